@@ -1,0 +1,91 @@
+"""The encoder contract.
+
+An encoder maps decoded content (a ``str`` for text, an RGB ``PIL.Image.Image`` for images) to
+L2-normalised float32 vectors in one embedding *space*. Vectors from different spaces never meet.
+
+Batch first: :meth:`Encoder.encode` is the one real method; the single-item helpers wrap it.
+Images take a two-step path so that ingest can decode and preprocess in worker processes:
+:meth:`Encoder.image_preprocessor` returns a picklable function ``PIL image -> float32 array``
+(run in workers), and :meth:`Encoder.encode_pixels` runs the model on a stacked batch of those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import ModelError
+from omniret.items import Modality, Role
+
+ImagePreprocessor = Callable[[Any], np.ndarray]
+
+
+class Encoder(ABC):
+    """Base class of every encoder. Subclasses load their model lazily (on first encode)."""
+
+    #: registry key, e.g. ``"offline"`` or ``"openclip:ViT-B-32/laion2b_s34b_b79k"``; stored in the manifest
+    name: str
+    #: embedding space id; two encoders with the same space produce comparable vectors
+    space: str
+    dim: int
+    modalities: frozenset[Modality]
+    #: edge length the image preprocessor resizes to; lets decoders use JPEG draft mode
+    image_size: int = 224
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild an equivalent encoder (recorded in the manifest)."""
+        return {}
+
+    def supports(self, modality: Modality) -> bool:
+        return modality in self.modalities
+
+    @abstractmethod
+    def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
+        """Embed texts: ``(n, dim)`` float32, rows L2-normalised."""
+
+    def image_preprocessor(self) -> ImagePreprocessor:
+        """A picklable function that turns one RGB PIL image into the model's input array."""
+        raise ModelError(f"encoder {self.name!r} does not embed images")
+
+    def encode_pixels(self, pixels: np.ndarray, *, role: Role = Role.DOCUMENT) -> np.ndarray:
+        """Embed a stacked batch of preprocessed images: ``(n, dim)`` float32, L2-normalised."""
+        raise ModelError(f"encoder {self.name!r} does not embed images")
+
+    def encode_images(self, images: Sequence[Any], *, role: Role = Role.DOCUMENT) -> np.ndarray:
+        """Embed RGB PIL images (preprocess in this process, then :meth:`encode_pixels`)."""
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pre = self.image_preprocessor()
+        return self.encode_pixels(np.stack([pre(im) for im in images]), role=role)
+
+    def encode(self, batch: Sequence[Any], *, modality: Modality, role: Role = Role.DOCUMENT) -> np.ndarray:
+        """Embed a batch of decoded items of one modality."""
+        if modality not in self.modalities:
+            raise ModelError(
+                f"encoder {self.name!r} cannot embed {modality.value}; it embeds "
+                f"{', '.join(sorted(m.value for m in self.modalities))}"
+            )
+        if modality is Modality.TEXT:
+            return self.encode_text(list(batch), role=role)
+        if modality is Modality.IMAGE:
+            return self.encode_images(list(batch), role=role)
+        raise ModelError(f"encoder {self.name!r} has no batch method for {modality.value}")
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(n, eps)).astype(np.float32, copy=False)
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

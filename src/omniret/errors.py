@@ -1,0 +1,32 @@
+"""The small error hierarchy. Every message names the bad thing and how to fix it."""
+
+from __future__ import annotations
+
+
+class OmniretError(Exception):
+    """Base class of every error omniret raises on purpose."""
+
+
+class MediaError(OmniretError):
+    """A file could not be read or decoded (corrupt, truncated, unsupported, too large...)."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(f"{uri}: {reason}")
+        self.uri = uri
+        self.reason = reason
+
+
+class ModelError(OmniretError):
+    """A model could not be found, loaded, or does not support what was asked of it."""
+
+
+class ModelMismatchError(ModelError):
+    """The index was built with a different model than the one requested."""
+
+
+class StoreError(OmniretError):
+    """The index on disk is missing, locked, corrupt, or was asked something it cannot do."""
+
+
+class QueryError(OmniretError):
+    """A search request is malformed (empty query, unknown option, bad filter...)."""

@@ -1,0 +1,95 @@
+"""Core value types: :class:`Item`, :class:`Modality`, :class:`Hit`.
+
+These are plain dataclasses with no heavy imports (no torch, no numpy), so every layer can use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Modality(StrEnum):
+    """The kind of content an item holds."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"  # a PDF page or a document as a whole
+
+    @classmethod
+    def parse(cls, value: str | Modality) -> Modality:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            from omniret.errors import OmniretError
+
+            raise OmniretError(
+                f"unknown modality {value!r}; choose from {', '.join(m.value for m in cls)}"
+            ) from None
+
+
+class Role(StrEnum):
+    """Whether an encoder is embedding a query or a document (some models differ)."""
+
+    QUERY = "query"
+    DOCUMENT = "document"
+
+
+def make_id(uri: str, *, part: str | None = None) -> str:
+    """A stable item id: a short hash of the source URI (and the part inside it, e.g. a chunk index).
+
+    Ids depend only on *where* the content is, not on its bytes, so a changed file keeps its id
+    and replaces its old vectors.
+    """
+    key = uri if part is None else f"{uri}#{part}"
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One searchable unit: an image, a text chunk, a page, an audio window…
+
+    ``parent_id`` links a child (a text chunk, a page, a video segment) to its whole (the file).
+    ``span`` is the child's position inside the parent: characters for text chunks, seconds for
+    audio and video, ``(page, page)`` for PDF pages.
+    """
+
+    id: str
+    uri: str
+    modality: Modality
+    parent_id: str | None = None
+    span: tuple[float, float] | None = None
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    content_hash: str | None = None
+    mtime: float | None = None  # the source file's modification time (seconds since the epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result. ``score`` is comparable only within one search call."""
+
+    id: str
+    score: float
+    modality: Modality
+    uri: str
+    parent_id: str | None = None
+    span: tuple[float, float] | None = None
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "score": self.score,
+            "modality": self.modality.value,
+            "uri": self.uri,
+            "parent_id": self.parent_id,
+            "span": list(self.span) if self.span is not None else None,
+            "text": self.text,
+            "metadata": self.metadata,
+        }

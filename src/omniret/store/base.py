@@ -1,0 +1,173 @@
+"""The store contract: the only code that touches disk or a database.
+
+A store holds records (:class:`~omniret.items.Item`), per-space vectors, a text index for
+lexical (BM25) search, the per-source change-detection state, the ingest error log, and the
+manifest. Every write is one atomic :class:`WriteBatch` commit: after a crash the store holds
+exactly the batches that finished.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omniret.items import Item, Modality
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restricts a search or listing. All given conditions must hold (AND).
+
+    - ``modalities``: item modality in this set
+    - ``path_glob``: the item's URI matches this glob (``fnmatch`` rules: ``*`` also crosses ``/``)
+    - ``mtime_min`` / ``mtime_max``: the source file's mtime (seconds since the epoch), inclusive
+    - ``metadata``: equality on top-level keys of the item's JSON metadata
+    - ``parent_id``: children of this item only
+    - ``ids``: only these item ids
+    """
+
+    modalities: frozenset[Modality] | None = None
+    path_glob: str | None = None
+    mtime_min: float | None = None
+    mtime_max: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    ids: frozenset[str] | None = None
+
+    def is_empty(self) -> bool:
+        return (
+            self.modalities is None
+            and self.path_glob is None
+            and self.mtime_min is None
+            and self.mtime_max is None
+            and not self.metadata
+            and self.parent_id is None
+            and self.ids is None
+        )
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What was last seen of one source file, for change detection on the next ``add``."""
+
+    uri: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    error: str | None = None  # the reason it failed to ingest, if it did
+
+
+@dataclass
+class WriteBatch:
+    """One atomic commit: upserts, deletes, source states and logged errors together.
+
+    ``vectors[space]`` is ``(ids, matrix)``: the ids of items (in this batch or already stored)
+    and their ``(len(ids), dim)`` vectors in that space. Items may have no vector in a space
+    (a parent record, a file whose text is empty).
+    """
+
+    items: list[Item] = field(default_factory=list)
+    vectors: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+    delete_ids: list[str] = field(default_factory=list)
+    delete_uris: list[str] = field(default_factory=list)  # delete every item of these sources, and their state
+    sources: list[SourceState] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
+
+    def add(self, items: Sequence[Item], vectors: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append items with vectors aligned to them (``vectors[space]`` has one row per item)."""
+        self.items.extend(items)
+        for space, mat in (vectors or {}).items():
+            ids, old = self.vectors.get(space, ([], None))
+            mat = np.asarray(mat, dtype=np.float32)
+            if mat.shape[0] != len(items):
+                raise ValueError(f"space {space!r}: {mat.shape[0]} vectors for {len(items)} items")
+            ids = ids + [it.id for it in items]
+            self.vectors[space] = (ids, mat if old is None else np.concatenate([old, mat]))
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.delete_ids) + len(self.delete_uris) + len(self.sources)
+
+
+class Store(ABC):
+    """Base class of store backends. See :mod:`omniret.store.embedded` for the default."""
+
+    # -- manifest ---------------------------------------------------------------------------
+    @abstractmethod
+    def manifest(self) -> dict[str, Any]:
+        """The index's self-description (encoders, spaces, dims, versions)."""
+
+    @abstractmethod
+    def set_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Replace the manifest (atomically)."""
+
+    # -- writes -----------------------------------------------------------------------------
+    @abstractmethod
+    def commit(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically: all of it or, after a crash, none of it."""
+
+    def upsert(self, items: Sequence[Item], vectors: Mapping[str, np.ndarray]) -> None:
+        batch = WriteBatch()
+        batch.add(items, vectors)
+        self.commit(batch)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self.commit(WriteBatch(delete_ids=list(ids)))
+
+    # -- reads ------------------------------------------------------------------------------
+    @abstractmethod
+    def search(
+        self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest items by inner product: ``(scores (nq, k) float32, ids (nq, k) object)``.
+
+        Rows are sorted by descending score; missing slots (fewer than ``k`` matches) hold
+        score ``-inf`` and id ``None``.
+        """
+
+    @abstractmethod
+    def vectors(self, space: str, ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors of ``ids`` in ``space`` as ``(len(ids), dim)`` float32 (NaN rows where absent)."""
+
+    @abstractmethod
+    def lexical(self, text: str, k: int, where: Filter | None = None) -> list[tuple[str, float]]:
+        """BM25 search over item text and file names: ``[(id, score)]``, best first (higher is better)."""
+
+    @abstractmethod
+    def get(self, ids: Sequence[str]) -> list[Item | None]:
+        """Items by id, in order (``None`` where unknown)."""
+
+    @abstractmethod
+    def iter_items(self, where: Filter | None = None) -> Iterator[Item]:
+        """Every item matching ``where``."""
+
+    @abstractmethod
+    def count(self, where: Filter | None = None) -> int: ...
+
+    @abstractmethod
+    def spaces(self) -> dict[str, int]:
+        """Vector spaces present, with their dimension."""
+
+    @abstractmethod
+    def source_states(self) -> dict[str, SourceState]:
+        """Change-detection state of every known source, by URI."""
+
+    @abstractmethod
+    def errors(self, limit: int = 100) -> list[tuple[str, str, float]]:
+        """The most recent ingest errors: ``(uri, reason, unix time)``, newest first."""
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Counts per modality and space, size on disk, index kinds."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
