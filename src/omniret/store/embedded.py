@@ -1,0 +1,395 @@
+"""The embedded store: a folder with SQLite (WAL) as the source of truth and FAISS as derived data.
+
+Layout::
+
+    <folder>/omniret.db        records, float16 vectors, FTS5 text index, manifest, sources, errors
+    <folder>/faiss/<space>.npz  one FAISS index per space + its position→row arrays and the commit
+                                number it covers (safe to delete: rebuilt from SQLite)
+
+Every :meth:`EmbeddedStore.commit` is one ``BEGIN IMMEDIATE … COMMIT`` transaction that bumps the
+commit counter, so a crash leaves exactly the finished commits. A search first checks, with one
+``PRAGMA data_version`` (a few µs), whether anything was committed since its index was caught up;
+if so it adds the rows written after the index's commit and masks the rows deleted after it
+(or rebuilds when that is the better deal). The search itself runs no SQL unless a filter is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import QueryError, StoreError
+from omniret.items import Item
+from omniret.store import sql
+from omniret.store.base import Filter, SourceState, Store, WriteBatch
+from omniret.store.faiss_index import KINDS, IndexConfig, SpaceIndex
+from omniret.store.writes import apply_batch, validate_batch
+
+DB_NAME = "omniret.db"
+
+
+def _space_file(space: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", space)[:60]
+    return f"{safe}-{hashlib.blake2b(space.encode(), digest_size=4).hexdigest()}.npz"
+
+
+class EmbeddedStore(Store):
+    """The default store: one folder, SQLite + FAISS. See the module docstring.
+
+    ``index_kind`` is ``auto`` (exact ``flat`` below ``flat_threshold`` live vectors, ``ivfpq``
+    from there on), ``flat``, ``hnsw`` or ``ivfpq``. ``busy_timeout_s`` is how long a commit waits
+    for another process's write lock before raising :class:`StoreError`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        index_kind: str = "auto",
+        flat_threshold: int = 200_000,
+        nprobe: int = 32,
+        busy_timeout_s: float = 30.0,
+        config: IndexConfig | None = None,
+    ) -> None:
+        if index_kind not in KINDS:
+            raise StoreError(f"unknown index_kind {index_kind!r}; choose from {', '.join(KINDS)}")
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file; an embedded store is a folder: give a folder path")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._cfg = config or IndexConfig(kind=index_kind, flat_threshold=flat_threshold, nprobe=nprobe)
+        self._busy = busy_timeout_s
+        self._closed = False
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._indexes: dict[str, SpaceIndex] = {}
+        self._watch_lock = threading.Lock()
+        self._data_version: int | None = None
+        self._seq = 0
+        try:
+            self._writer = self._new_conn()
+            self._watch = self._new_conn()
+            self._init_schema()
+            self._uuid = self._meta(self._writer, "uuid")
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path / DB_NAME}: cannot open the store database ({e})") from e
+        for space in self.spaces():
+            self._fresh_index(space)
+
+    # -- connections ----------------------------------------------------------------------------
+    def _new_conn(self) -> sqlite3.Connection:
+        conn = sql.connect(self.path / DB_NAME, busy_timeout_s=self._busy)
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's read connection."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed; open it again")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._new_conn()
+        return conn
+
+    def _init_schema(self) -> None:
+        w = self._writer
+        w.execute("PRAGMA journal_mode = WAL")
+        self._begin_write(w)
+        try:
+            for statement in sql.SCHEMA.split(";"):
+                if statement.strip():
+                    w.execute(statement)
+            for key, value in (("uuid", uuid.uuid4().hex), ("seq", "0"), ("manifest", "{}"),
+                               ("schema_version", str(sql.SCHEMA_VERSION))):
+                w.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            w.execute("COMMIT")
+        except BaseException:
+            w.execute("ROLLBACK")
+            raise
+        version = int(self._meta(w, "schema_version"))
+        if version != sql.SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version}, this omniret reads "
+                             f"{sql.SCHEMA_VERSION}; upgrade omniret or rebuild the index")
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, key: str) -> str:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def _begin_write(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(
+                f"{self.path}: another process has held the write lock for over {self._busy:g} s ({e}); "
+                "wait for its add/remove to finish, or open the store with a larger busy_timeout_s"
+            ) from e
+
+    # -- manifest -------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        return dict(json.loads(self._meta(self._conn(), "manifest") or "{}"))
+
+    def set_manifest(self, manifest: Mapping[str, Any]) -> None:
+        text = json.dumps(dict(manifest), sort_keys=True)
+        with self._write_lock:
+            self._check_open()
+            self._begin_write(self._writer)
+            self._writer.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)", (text,))
+            self._writer.execute("COMMIT")
+
+    # -- writes ---------------------------------------------------------------------------------
+    def commit(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` in one SQLite transaction and bump the commit counter."""
+        prepared = validate_batch(batch)
+        with self._write_lock:
+            self._check_open()
+            w = self._writer
+            self._begin_write(w)
+            try:
+                seq = int(self._meta(w, "seq")) + 1
+                apply_batch(w, prepared, seq)
+                w.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(seq),))
+                w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('commit_time', ?)", (repr(time.time()),))
+                w.execute("COMMIT")
+            except BaseException as e:
+                if w.in_transaction:
+                    w.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"{self.path}: commit failed and was rolled back ({e})") from e
+                raise
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed; open it again")
+
+    # -- FAISS upkeep ---------------------------------------------------------------------------
+    def _current_seq(self) -> int:
+        """The latest commit number, re-read only when ``PRAGMA data_version`` says it moved."""
+        self._check_open()
+        with self._watch_lock:
+            dv = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            if dv != self._data_version:
+                self._data_version = dv
+                self._seq = int(self._meta(self._watch, "seq"))
+            return self._seq
+
+    def _fresh_index(self, space: str) -> SpaceIndex:
+        idx = self._indexes.get(space)
+        if idx is None or idx.seq < self._current_seq():
+            idx = self._catch_up(space)
+        return idx
+
+    def _catch_up(self, space: str) -> SpaceIndex:
+        with self._index_lock:
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                seq = int(self._meta(conn, "seq"))
+                row = conn.execute("SELECT dim FROM spaces WHERE space = ?", (space,)).fetchone()
+                if row is None:
+                    known = ", ".join(sorted(self.spaces())) or "none yet"
+                    raise StoreError(f"unknown vector space {space!r}; this store has: {known}")
+                dim = int(row[0])
+                idx = self._indexes.get(space) or self._load_saved(space, dim, seq)
+                if idx is not None and idx.seq < seq:
+                    idx = self._apply_changes(conn, space, idx, seq)
+                built = idx is None
+                if idx is None:
+                    idx = self._build(conn, space, dim, seq)
+            finally:
+                conn.execute("COMMIT")
+            self._indexes[space] = idx
+            if built:
+                self._save(space, idx)
+            return idx
+
+    def _load_saved(self, space: str, dim: int, seq: int) -> SpaceIndex | None:
+        path = self.path / "faiss" / _space_file(space)
+        if not path.exists():
+            return None
+        try:
+            idx = SpaceIndex.load(path, self._cfg, self._uuid, dim)
+        except Exception:  # a broken derived file is rebuilt, never trusted
+            return None
+        return idx if idx.seq <= seq else None
+
+    def _apply_changes(self, conn: sqlite3.Connection, space: str, idx: SpaceIndex, seq: int) -> SpaceIndex | None:
+        """Catch ``idx`` up to ``seq`` in place; ``None`` when a rebuild is better."""
+        dead = np.array([r[0] for r in conn.execute(
+            "SELECT vid FROM tombstones WHERE space = ? AND seq > ?", (space, idx.seq))], dtype=np.int64)
+        n_new = conn.execute("SELECT count(*) FROM vectors WHERE space = ? AND seq > ?", (space, idx.seq)).fetchone()[0]
+        idx.lock.acquire_write()
+        try:
+            idx.mask(dead)
+            if idx.needs_rebuild(n_new):
+                return None
+            vids, ids, mat = _read_vectors(conn, space, idx.dim, "AND seq > ?", (idx.seq,))
+            if len(vids) and len(idx.vids) and vids[0] <= idx.vids[-1]:
+                return None
+            idx.add(vids, ids, mat)
+            idx.seq = seq
+        finally:
+            idx.lock.release_write()
+        return idx
+
+    def _build(self, conn: sqlite3.Connection, space: str, dim: int, seq: int) -> SpaceIndex:
+        vids, ids, mat = _read_vectors(conn, space, dim, "", ())
+        return SpaceIndex.build(dim, self._cfg, vids, ids, mat, seq)
+
+    def _save(self, space: str, idx: SpaceIndex) -> None:
+        idx.lock.acquire_read()
+        try:
+            idx.save(self.path / "faiss" / _space_file(space), self._uuid)
+        except OSError as e:  # derived data: the store still works, it only rebuilds next time
+            warnings.warn(f"{self.path}: could not save the FAISS index of {space!r} ({e})", stacklevel=3)
+        finally:
+            idx.lock.release_read()
+
+    # -- reads ----------------------------------------------------------------------------------
+    def search(
+        self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q = np.asarray(queries, dtype=np.float32)
+        if q.ndim == 1:
+            q = q[None, :]
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise QueryError(f"k must be a positive integer, got {k!r}")
+        idx = self._fresh_index(space)
+        if q.ndim != 2 or q.shape[1] != idx.dim:
+            raise QueryError(f"queries of shape {q.shape} for space {space!r} of dim {idx.dim}; pass (n, {idx.dim})")
+        if not np.all(np.isfinite(q)):
+            raise QueryError("queries contain NaN or infinity; check the encoder output")
+        q = np.ascontiguousarray(q)
+        vids = None if where is None or where.is_empty() else self._filtered_vids(space, where)
+        idx.lock.acquire_read()
+        try:
+            allowed = None if vids is None else idx.positions(vids)
+            return idx.search(q, int(k), allowed)
+        finally:
+            idx.lock.release_read()
+
+    def _filtered_vids(self, space: str, where: Filter) -> np.ndarray:
+        cond, params = sql.filter_sql(where)
+        cur = self._conn().execute(
+            f"SELECT v.vid FROM vectors v JOIN items i ON i.id = v.item WHERE v.space = ? AND {cond} ORDER BY v.vid",
+            [space, *params])
+        return np.array([r[0] for r in cur], dtype=np.int64)
+
+    def vectors(self, space: str, ids: Sequence[str]) -> np.ndarray:
+        dim = self.spaces().get(space)
+        if dim is None:
+            raise StoreError(f"unknown vector space {space!r}; this store has: {', '.join(sorted(self.spaces())) or 'none yet'}")
+        out = np.full((len(ids), dim), np.nan, dtype=np.float32)
+        rows = dict(self._conn().execute(
+            "SELECT item, vec FROM vectors WHERE space = ? AND item IN (SELECT value FROM json_each(?))",
+            (space, json.dumps(list(ids)))).fetchall())
+        for i, item_id in enumerate(ids):
+            if item_id in rows:
+                out[i] = np.frombuffer(rows[item_id], dtype=np.float16)
+        return out
+
+    def lexical(self, text: str, k: int, where: Filter | None = None) -> list[tuple[str, float]]:
+        if k < 1:
+            raise QueryError(f"k must be a positive integer, got {k!r}")
+        match = sql.fts_query(text)
+        if match is None:
+            return []
+        cond, params = sql.filter_sql(where)
+        rows = self._conn().execute(
+            f"SELECT i.id, bm25(fts) AS s FROM fts JOIN items i ON i.rowid = fts.rowid "
+            f"WHERE fts MATCH ? AND {cond} ORDER BY s, i.id LIMIT ?", [match, *params, int(k)])
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def get(self, ids: Sequence[str]) -> list[Item | None]:
+        rows = self._conn().execute(
+            f"SELECT {sql.ITEM_COLUMNS} FROM items i WHERE i.id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),))
+        found = {r[0]: sql.row_to_item(r) for r in rows}
+        return [found.get(i) for i in ids]
+
+    def iter_items(self, where: Filter | None = None) -> Iterator[Item]:
+        cond, params = sql.filter_sql(where)
+        cur = self._conn().execute(f"SELECT {sql.ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.rowid", params)
+        while rows := cur.fetchmany(1000):
+            yield from (sql.row_to_item(r) for r in rows)
+
+    def count(self, where: Filter | None = None) -> int:
+        cond, params = sql.filter_sql(where)
+        return int(self._conn().execute(f"SELECT count(*) FROM items i WHERE {cond}", params).fetchone()[0])
+
+    def spaces(self) -> dict[str, int]:
+        return {s: int(d) for s, d in self._conn().execute("SELECT space, dim FROM spaces ORDER BY space")}
+
+    def source_states(self) -> dict[str, SourceState]:
+        rows = self._conn().execute("SELECT uri, size, mtime_ns, content_hash, error FROM sources")
+        return {r[0]: SourceState(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows}
+
+    def errors(self, limit: int = 100) -> list[tuple[str, str, float]]:
+        rows = self._conn().execute("SELECT uri, reason, t FROM errors ORDER BY n DESC LIMIT ?", (int(limit),))
+        return [(r[0], r[1], float(r[2])) for r in rows]
+
+    def info(self) -> dict[str, Any]:
+        conn = self._conn()
+        modalities = dict(conn.execute("SELECT modality, count(*) FROM items GROUP BY modality").fetchall())
+        per_space = dict(conn.execute("SELECT space, count(*) FROM vectors GROUP BY space").fetchall())
+        spaces = {}
+        for space, dim in self.spaces().items():
+            n = int(per_space.get(space, 0))
+            idx = self._indexes.get(space)
+            spaces[space] = {"dim": dim, "vectors": n, "index_kind": idx.kind if idx else self._cfg.choose(n)}
+        commit_time = self._meta(conn, "commit_time")
+        return {
+            "backend": "embedded",
+            "path": str(self.path),
+            "items": sum(modalities.values()),
+            "modalities": modalities,
+            "spaces": spaces,
+            "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
+            "commit": int(self._meta(conn, "seq")),
+            "last_commit_time": float(commit_time) if commit_time else None,
+        }
+
+    def close(self) -> None:
+        """Save indexes that changed since they were saved, then close every connection."""
+        if self._closed:
+            return
+        for space, idx in list(self._indexes.items()):
+            if idx.dirty:
+                self._save(space, idx)
+        self._closed = True
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+
+def _read_vectors(
+    conn: sqlite3.Connection, space: str, dim: int, extra: str, params: tuple[Any, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(vids, item ids, float16 matrix)`` of the stored vectors of ``space``, by increasing vid."""
+    cur = conn.execute(f"SELECT vid, item, vec FROM vectors WHERE space = ? {extra} ORDER BY vid", (space, *params))
+    vids: list[int] = []
+    ids: list[str] = []
+    blobs: list[bytes] = []
+    while rows := cur.fetchmany(10_000):
+        for v, i, b in rows:
+            vids.append(v)
+            ids.append(i)
+            blobs.append(b)
+    mat = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(vids), dim)
+    return np.array(vids, dtype=np.int64), np.array(ids, dtype=object), mat

@@ -1,0 +1,338 @@
+"""The derived FAISS index of one vector space, kept in step with SQLite by the embedded store.
+
+Vectors live in the FAISS index at *positions* ``0..n-1`` in the order they were added; the
+in-memory arrays ``vids`` (SQLite vector ids, strictly increasing because SQLite ``AUTOINCREMENT``
+never reuses or goes back) and ``item_ids`` map positions back to rows and item ids, so a search
+needs no SQL at all. ``vid → position`` is a binary search in ``vids``. A float16 copy of every
+vector (``mat``) serves exact re-ranking and exact scoring of small filtered sets.
+
+Kinds:
+
+- ``flat``: ``IndexFlatIP``, exact.
+- ``ivfpq``: ``IVF{nlist},PQ{d/2}x4fs`` (4-bit PQ fast-scan, André et al., "Accelerated nearest
+  neighbor search with quick ADC", ICMR 2017) over-fetches ``max(rerank*k, rerank_min)``
+  candidates, then re-ranks them exactly from the float16 vectors.
+- ``hnsw``: ``IndexHNSWFlat`` (Malkov & Yashunin, TPAMI 2018), ``M=32``.
+
+Deleted vectors are masked (an ``IDSelectorNot`` over an ``IDSelectorBatch``) until the store
+decides to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+FORMAT_VERSION = 1
+KINDS = ("auto", "flat", "hnsw", "ivfpq")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the embedded store builds and searches its FAISS indexes."""
+
+    kind: str = "auto"  # auto | flat | hnsw | ivfpq
+    flat_threshold: int = 200_000  # auto: flat below this many live vectors, ivfpq from it on
+    nprobe: int = 32
+    rerank: int = 10  # ivfpq: re-rank rerank*k candidates (at least rerank_min) exactly
+    rerank_min: int = 100
+    hnsw_m: int = 32
+    ef_search: int = 128
+    exact_filter_max: int = 20_000  # a filter allowing at most this many vectors is scored exactly
+    rebuild_masked_fraction: float = 0.1  # rebuild when more than this share of the index is masked
+    train_max: int = 100_000  # ivfpq: train on at most this many vectors
+
+    def choose(self, n_live: int) -> str:
+        """The index kind for ``n_live`` vectors (``ivfpq`` needs at least 64 to train on)."""
+        kind = self.kind
+        if kind == "auto":
+            kind = "flat" if n_live < self.flat_threshold else "ivfpq"
+        return "flat" if kind == "ivfpq" and n_live < 64 else kind
+
+
+class RWLock:
+    """Many readers or one writer (writers wait for readers to drain; new readers wait for writers)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+def _ivf_shape(n: int, dim: int) -> tuple[int, int]:
+    """``(nlist, m)``: about ``2·√n`` lists (at least 16, at most ``n/39`` so k-means has data) and
+    ``d/2`` 4-bit sub-quantisers (a divisor of ``d``)."""
+    nlist = int(max(16, min(2 * math.sqrt(n), n / 39, 65536)))
+    m = dim // 2 if dim % 2 == 0 else dim
+    return max(nlist, 1), m
+
+
+def _new_faiss(kind: str, dim: int, cfg: IndexConfig, train: np.ndarray) -> tuple[Any, int]:
+    """An empty (trained) FAISS index of ``kind`` and the number of vectors it was trained on."""
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim), 0
+    if kind == "hnsw":
+        return faiss.IndexHNSWFlat(dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT), 0
+    if kind != "ivfpq":
+        raise ValueError(f"unknown index kind {kind!r}; choose from {', '.join(KINDS)}")
+    nlist, m = _ivf_shape(len(train), dim)
+    index = faiss.index_factory(dim, f"IVF{nlist},PQ{m}x4fs", faiss.METRIC_INNER_PRODUCT)
+    if len(train) > cfg.train_max:
+        pick = np.random.default_rng(0).choice(len(train), cfg.train_max, replace=False)
+        train = train[np.sort(pick)]
+    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    return index, len(train)
+
+
+class SpaceIndex:
+    """One space's FAISS index plus the arrays that map its positions to store rows and item ids."""
+
+    def __init__(self, dim: int, kind: str, cfg: IndexConfig, index: Any, seq: int, trained_n: int) -> None:
+        self.dim = dim
+        self.kind = kind
+        self.cfg = cfg
+        self.index = index
+        self.seq = seq  # the last commit this index covers
+        self.trained_n = trained_n
+        self.lock = RWLock()
+        self.n = 0  # vectors in the index; the buffers below grow by doubling
+        self._vids = np.zeros(0, dtype=np.int64)
+        self._ids = np.zeros(0, dtype=object)
+        self._mat = np.zeros((0, dim), dtype=np.float16)
+        self.masked = np.zeros(0, dtype=np.int64)  # sorted positions
+        self._not_masked: tuple[Any, Any] | None = None  # (IDSelectorNot, its inner batch: kept alive)
+        self.dirty = False  # changed since it was last saved
+
+    # -- building -----------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls, dim: int, cfg: IndexConfig, vids: np.ndarray, item_ids: np.ndarray, mat: np.ndarray, seq: int
+    ) -> SpaceIndex:
+        """A fresh index over ``mat`` (float16 rows for ``vids``, increasing)."""
+        kind = cfg.choose(len(vids))
+        index, trained_n = _new_faiss(kind, dim, cfg, mat.astype(np.float32))
+        out = cls(dim, kind, cfg, index, seq, trained_n)
+        out.add(vids, item_ids, mat)
+        out.dirty = True
+        return out
+
+    def add(self, vids: np.ndarray, item_ids: np.ndarray, mat: np.ndarray) -> None:
+        """Append vectors (callers hold the write lock). ``vids`` must exceed every vid present."""
+        if not len(vids):
+            return
+        self.index.add(np.ascontiguousarray(mat, dtype=np.float32))
+        n, m = self.n, len(vids)
+        if n + m > len(self._vids):
+            cap = max(2 * len(self._vids), n + m, 1024)
+            self._vids = np.concatenate([self._vids[:n], np.zeros(cap - n, dtype=np.int64)])
+            self._ids = np.concatenate([self._ids[:n], np.full(cap - n, None, dtype=object)])
+            grown = np.zeros((cap, self.dim), dtype=np.float16)
+            grown[:n] = self._mat[:n]
+            self._mat = grown
+        self._vids[n : n + m] = vids
+        self._ids[n : n + m] = np.asarray(item_ids, dtype=object)
+        self._mat[n : n + m] = mat
+        self.n = n + m
+        self.dirty = True
+
+    @property
+    def vids(self) -> np.ndarray:
+        """Store vector ids by position (increasing)."""
+        return self._vids[: self.n]
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Item ids by position."""
+        return self._ids[: self.n]
+
+    @property
+    def mat(self) -> np.ndarray:
+        """Float16 vectors by position."""
+        return self._mat[: self.n]
+
+    def positions(self, vids: np.ndarray) -> np.ndarray:
+        """Positions of those ``vids`` that are in this index (others dropped)."""
+        vids = np.asarray(vids, dtype=np.int64)
+        if not len(vids) or not len(self.vids):
+            return np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(self.vids, vids)
+        inside = pos < len(self.vids)
+        pos = pos[inside]
+        return pos[self.vids[pos] == vids[inside]]
+
+    def mask(self, vids: np.ndarray) -> None:
+        """Hide deleted vectors from every later search (callers hold the write lock)."""
+        pos = self.positions(vids)
+        if len(pos):
+            self.masked = np.union1d(self.masked, pos)
+            batch = faiss.IDSelectorBatch(self.masked)
+            self._not_masked = (faiss.IDSelectorNot(batch), batch)
+            self.dirty = True
+
+    @property
+    def n_live(self) -> int:
+        return len(self.vids) - len(self.masked)
+
+    def needs_rebuild(self, n_new: int) -> bool:
+        """True when masking or growth has made this index worse than a rebuild."""
+        n = len(self.vids) + n_new
+        if len(self.masked) > self.cfg.rebuild_masked_fraction * max(n, 1):
+            return True
+        if self.cfg.choose(n - len(self.masked)) != self.kind:
+            return True
+        return self.kind == "ivfpq" and n > 4 * max(self.trained_n, 1)
+
+    # -- searching (callers hold the read lock) ---------------------------------------------
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` by inner product: ``(scores (nq, k) float32, item ids (nq, k) object)``.
+
+        ``allowed`` (positions) restricts the search; sets of at most ``exact_filter_max`` are
+        scored exactly from the float16 vectors, larger ones go through an ``IDSelectorBatch``.
+        """
+        sel: Any = None
+        if allowed is not None:
+            if len(self.masked):
+                allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
+            if len(allowed) <= self.cfg.exact_filter_max:
+                scores, pos = exact_topk(q, self.mat, allowed, k)
+                return self._finish(scores, pos, k)
+            sel = faiss.IDSelectorBatch(allowed)
+        elif self._not_masked is not None:
+            sel = self._not_masked[0]
+        kk = k if self.kind != "ivfpq" else max(k * self.cfg.rerank, self.cfg.rerank_min)
+        kk = min(kk, len(self.vids))
+        if kk == 0:
+            return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k)
+        scores, pos = self.index.search(q, kk, params=self._params(sel, kk))
+        if self.kind == "ivfpq":
+            scores, pos = self._rerank(q, pos, k)
+        return self._finish(scores, pos, k)
+
+    def _params(self, sel: Any, kk: int) -> Any:
+        if self.kind == "ivfpq":
+            return faiss.SearchParametersIVF(sel=sel, nprobe=self.cfg.nprobe)
+        if self.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.cfg.ef_search, kk))
+        return None if sel is None else faiss.SearchParameters(sel=sel)
+
+    def _rerank(self, q: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products of the candidates from the float16 vectors; keep the best ``k``."""
+        out_s = np.empty((len(q), min(k, pos.shape[1])), dtype=np.float32)
+        out_p = np.empty(out_s.shape, dtype=np.int64)
+        for a in range(0, len(q), 256):
+            p = pos[a : a + 256]
+            valid = p >= 0
+            cand = self.mat[np.where(valid, p, 0)].astype(np.float32)  # (b, kk, d)
+            s = np.matmul(cand, q[a : a + 256, :, None])[..., 0]
+            s[~valid] = -np.inf
+            order = np.argsort(-s, axis=1, kind="stable")[:, : out_s.shape[1]]
+            out_s[a : a + 256] = np.take_along_axis(s, order, axis=1)
+            out_p[a : a + 256] = np.where(
+                np.isfinite(out_s[a : a + 256]), np.take_along_axis(p, order, axis=1), -1
+            )
+        return out_s, out_p
+
+    def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pad to ``k`` columns and map positions to item ids (``-inf`` / ``None`` where empty)."""
+        nq = len(scores)
+        out_s = np.full((nq, k), -np.inf, dtype=np.float32)
+        out_p = np.full((nq, k), -1, dtype=np.int64)
+        w = min(k, scores.shape[1])
+        out_p[:, :w] = pos[:, :w]
+        empty = out_p < 0
+        out_s[:, :w] = scores[:, :w]
+        out_s[empty] = -np.inf
+        ids = np.full((nq, k), None, dtype=object)
+        if len(self.item_ids):
+            ids = self.item_ids[np.where(empty, 0, out_p)]
+            ids[empty] = None
+        return out_s, ids
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path: Path, store_uuid: str) -> None:
+        """Write atomically (temp file + rename) as one ``.npz``; callers hold at least the read lock."""
+        meta = {"format": FORMAT_VERSION, "uuid": store_uuid, "seq": self.seq, "kind": self.kind,
+                "dim": self.dim, "trained_n": self.trained_n}
+        ids = self.item_ids.astype(str) if len(self.item_ids) else np.zeros(0, dtype="U1")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, index=faiss.serialize_index(self.index), vids=self.vids, item_ids=ids,
+                     mat=self.mat, masked=self.masked, meta=np.array(json.dumps(meta)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.dirty = False
+
+    @classmethod
+    def load(cls, path: Path, cfg: IndexConfig, store_uuid: str, dim: int) -> SpaceIndex:
+        """Read an index saved by :meth:`save`; raises ``ValueError`` if it belongs elsewhere or is broken."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != FORMAT_VERSION or meta.get("uuid") != store_uuid or meta.get("dim") != dim:
+                raise ValueError(f"{path}: saved for another store or format")
+            index = faiss.deserialize_index(np.ascontiguousarray(z["index"]))
+            out = cls(dim, meta["kind"], cfg, index, int(meta["seq"]), int(meta["trained_n"]))
+            out._vids = z["vids"].astype(np.int64)
+            out._ids = z["item_ids"].astype(object)
+            out._mat = z["mat"].astype(np.float16)
+            masked = z["masked"].astype(np.int64)
+        n = out.n = len(out._vids)
+        if index.ntotal != n or len(out._ids) != n or out._mat.shape != (n, dim):
+            raise ValueError(f"{path}: parts disagree on the number of vectors")
+        if n > 1 and not np.all(np.diff(out.vids) > 0):
+            raise ValueError(f"{path}: row ids out of order")
+        out.masked = np.zeros(0, dtype=np.int64)
+        if len(masked):
+            out.mask(out.vids[masked])
+        out.dirty = False
+        return out
+
+
+def exact_topk(q: np.ndarray, mat: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` of ``q @ mat[allowed].T``: ``(scores, positions)``, best first."""
+    if not len(allowed):
+        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+    s = q @ mat[allowed].astype(np.float32).T  # (nq, m)
+    kk = min(k, s.shape[1])
+    if kk < s.shape[1]:
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+    else:
+        part = np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
+    ps = np.take_along_axis(s, part, axis=1)
+    order = np.argsort(-ps, axis=1, kind="stable")
+    return np.take_along_axis(ps, order, axis=1).astype(np.float32), allowed[np.take_along_axis(part, order, axis=1)]

@@ -1,0 +1,191 @@
+"""SQLite pieces of the embedded store: schema, filter → SQL, FTS5 query sanitising, row codecs.
+
+The database is the source of truth. Tables:
+
+- ``items``: one row per :class:`~omniret.items.Item` (``id`` unique); ``fts`` mirrors its text and
+  file name by ``rowid`` for BM25.
+- ``vectors``: one float16 blob per (space, item), keyed by ``vid`` (``AUTOINCREMENT``, so a vid is
+  never reused) and stamped with the commit ``seq`` that wrote it. FAISS ids come from ``vid``.
+- ``tombstones``: ``(vid, space, seq)`` of every vector deleted or replaced, so an index that covers
+  commit ``s`` can be caught up by masking the vids deleted after ``s``.
+- ``spaces`` (dims), ``meta`` (commit counter, manifest, store uuid), ``sources``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from omniret.errors import QueryError
+from omniret.items import Item, Modality
+from omniret.store.base import Filter
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    uri TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    parent_id TEXT,
+    span_start REAL,
+    span_end REAL,
+    text TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT,
+    mtime REAL
+);
+CREATE INDEX IF NOT EXISTS items_uri ON items(uri);
+CREATE INDEX IF NOT EXISTS items_parent ON items(parent_id);
+CREATE INDEX IF NOT EXISTS items_modality ON items(modality);
+CREATE INDEX IF NOT EXISTS items_mtime ON items(mtime);
+CREATE TABLE IF NOT EXISTS spaces (space TEXT PRIMARY KEY, dim INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (
+    vid INTEGER PRIMARY KEY AUTOINCREMENT,
+    space TEXT NOT NULL,
+    item TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    vec BLOB NOT NULL,
+    UNIQUE (space, item)
+);
+CREATE INDEX IF NOT EXISTS vectors_item ON vectors(item);
+CREATE INDEX IF NOT EXISTS vectors_space_seq ON vectors(space, seq);
+CREATE TABLE IF NOT EXISTS tombstones (
+    vid INTEGER PRIMARY KEY, space TEXT NOT NULL, seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_space_seq ON tombstones(space, seq);
+CREATE TABLE IF NOT EXISTS sources (
+    uri TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS errors (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, uri TEXT NOT NULL, reason TEXT NOT NULL, t REAL NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    text, name, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+ITEM_COLUMNS = "i.id, i.uri, i.modality, i.parent_id, i.span_start, i.span_end, i.text, i.metadata, i.content_hash, i.mtime"
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def item_to_row(item: Item) -> tuple[Any, ...]:
+    """The ``items`` columns (after rowid) of ``item``."""
+    span = item.span if item.span is not None else (None, None)
+    meta = json.dumps(item.metadata, sort_keys=True, separators=(",", ":"), default=str)
+    return (
+        item.id, item.uri, Modality.parse(item.modality).value, item.parent_id, span[0], span[1],
+        item.text, meta, item.content_hash, item.mtime,
+    )
+
+
+def row_to_item(row: Sequence[Any]) -> Item:
+    """Inverse of :func:`item_to_row` for a row selected with :data:`ITEM_COLUMNS`."""
+    span = None if row[4] is None else (float(row[4]), float(row[5]))
+    return Item(
+        id=row[0], uri=row[1], modality=Modality(row[2]), parent_id=row[3], span=span,
+        text=row[6], metadata=json.loads(row[7]), content_hash=row[8], mtime=row[9],
+    )
+
+
+def file_name_words(uri: str) -> str:
+    """The file name of ``uri`` split into words (``holiday_photo-02.jpg`` → ``holiday photo 02 jpg``)."""
+    name = uri.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+    return " ".join(_WORD.findall(name.replace("_", " ")))
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression for free user text: every word quoted, joined with OR.
+
+    Quoting each ``\\w+`` token means no user character can be read as FTS5 syntax (``AND``, ``*``,
+    ``:``, ``"``, ``NEAR``...), so malformed input cannot raise. Returns ``None`` when ``text`` has
+    no words at all.
+    """
+    words = _WORD.findall(text.replace("_", " "))
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(w.lower() for w in words))
+
+
+def glob_to_sqlite(pattern: str) -> str:
+    """Translate an ``fnmatch`` pattern to SQLite ``GLOB`` (same ``*``/``?``; ``[!x]`` → ``[^x]``).
+
+    Both match case-sensitively and let ``*`` cross ``/``, as :class:`Filter` documents.
+    """
+    return pattern.replace("[!", "[^")
+
+
+def _json_path(key: str) -> str:
+    if '"' in key or "\\" in key:
+        raise QueryError(f"metadata filter key {key!r}: keys with quotes or backslashes are not supported")
+    return f'$."{key}"'
+
+
+def _metadata_condition(key: str, value: Any) -> tuple[str, list[Any]]:
+    path = _json_path(key)
+    if value is None:
+        return "json_type(i.metadata, ?) = 'null'", [path]
+    if isinstance(value, bool):
+        return "json_type(i.metadata, ?) = ?", [path, "true" if value else "false"]
+    if isinstance(value, (int, float, str)):
+        return "(json_type(i.metadata, ?) NOT IN ('true', 'false') AND json_extract(i.metadata, ?) = ?)", [
+            path, path, value,
+        ]
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return "json_extract(i.metadata, ?) = ?", [path, text]
+    raise QueryError(
+        f"metadata filter {key!r}: cannot compare a {type(value).__name__}; use a string, number, "
+        "bool, None, list or dict"
+    )
+
+
+def filter_sql(where: Filter | None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` of a boolean SQL expression over ``items AS i`` that is true where ``where`` holds."""
+    if where is None or where.is_empty():
+        return "1", []
+    conds: list[str] = []
+    params: list[Any] = []
+    if where.modalities is not None:
+        conds.append("i.modality IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(sorted(Modality.parse(m).value for m in where.modalities)))
+    if where.path_glob is not None:
+        conds.append("i.uri GLOB ?")
+        params.append(glob_to_sqlite(where.path_glob))
+    if where.mtime_min is not None:
+        conds.append("i.mtime >= ?")
+        params.append(float(where.mtime_min))
+    if where.mtime_max is not None:
+        conds.append("i.mtime <= ?")
+        params.append(float(where.mtime_max))
+    for key, value in where.metadata.items():
+        sql, p = _metadata_condition(str(key), value)
+        conds.append(sql)
+        params.extend(p)
+    if where.parent_id is not None:
+        conds.append("i.parent_id = ?")
+        params.append(where.parent_id)
+    if where.ids is not None:
+        conds.append("i.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(sorted(where.ids)))
+    return " AND ".join(conds), params
+
+
+def connect(path: str | os.PathLike[str], *, busy_timeout_s: float, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+    conn = sqlite3.connect(
+        os.fspath(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    conn.execute("PRAGMA synchronous = FULL")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    return conn
