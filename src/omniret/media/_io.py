@@ -1,0 +1,71 @@
+"""Opening source files for decoding, with short human reasons for every way it can fail."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from omniret.errors import MediaError
+
+# Leading bytes of common non-image / non-text formats, to say what a misnamed file really is.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "an executable"),
+    (b"MZ", "an executable"),
+    (b"ID3", "MP3 audio"),
+    (b"fLaC", "FLAC audio"),
+    (b"OggS", "Ogg media"),
+    (b"\x1a\x45\xdf\xa3", "Matroska/WebM video"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+
+
+def open_binary(uri: str) -> BinaryIO:
+    """Open ``uri`` for reading bytes, mapping OS errors to :class:`MediaError` reasons."""
+    try:
+        return open(uri, "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError as e:
+        raise MediaError(uri, "file vanished") from e
+    except PermissionError as e:
+        raise MediaError(uri, "permission denied") from e
+    except IsADirectoryError as e:
+        raise MediaError(uri, "is a folder, not a file") from e
+    except OSError as e:
+        raise MediaError(uri, f"cannot open file ({e.strerror or e})") from e
+
+
+def file_size(f: BinaryIO) -> int:
+    """Size in bytes of an open file."""
+    return os.fstat(f.fileno()).st_size
+
+
+def looks_like_text(head: bytes) -> bool:
+    """True if ``head`` (the first bytes of a file) reads as text: UTF-8/ASCII without NULs or
+    stray control characters, or UTF-16/32 with a byte-order mark."""
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if not head or b"\x00" in head:
+        return False
+    text = head.decode("utf-8", errors="ignore")
+    if len(text) < len(head) // 2:  # mostly undecodable bytes
+        return False
+    bad = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f\v")
+    return bad <= len(text) // 100
+
+
+def describe(head: bytes) -> str:
+    """A short guess at what a file with these first bytes is, for error messages."""
+    if not head:
+        return "empty file"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if head[4:8] == b"ftyp":
+        return "an MP4/MOV file"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "WAV audio"
+    if looks_like_text(head):
+        return "text"
+    return "unrecognised binary data"
