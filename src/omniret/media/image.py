@@ -58,10 +58,13 @@ def load_image(
             if target_size is not None and im.format == "JPEG":
                 im.draft("RGB", (target_size, target_size))
             _load(uri, im)
-            im = _orient(im)
-            return to_rgb(im, uri)
-        finally:
+            out = to_rgb(_orient(im), uri)
+        except BaseException:
             im.close()
+            raise
+    if out is not im:
+        im.close()  # release the decoded source; ``out`` owns its own pixels
+    return out
 
 
 def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> Image.ImageFile.ImageFile:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -137,10 +138,38 @@ def detect_encoding(uri: str, data: bytes) -> str:
             return "utf-8"
     if b"\x00" in data[:8192]:  # NULs without a BOM: binary (UTF-16 without BOM is not supported)
         raise MediaError(uri, f"not text (binary data; looks like {describe(data[:512])})")
+    if _looks_western(data[:1_000_000]):
+        return "cp1252"
     best = charset_normalizer.from_bytes(data[:1_000_000]).best()
     if best is None:
         raise MediaError(uri, f"not text (unknown encoding; looks like {describe(data[:512])})")
     return best.encoding
+
+
+def _looks_western(data: bytes) -> bool:
+    """True if ``data`` reads as Western European windows-1252 (a superset of printable Latin-1).
+
+    ``charset-normalizer`` is unreliable on short Western texts (``"café crème"`` comes back as
+    Baltic cp1257), while windows-1252 is by far the most common legacy encoding (WHATWG decodes
+    ``latin-1`` labels as windows-1252). Accept it when it decodes and the non-ASCII characters
+    are a minority of accented Latin letters (< 30% of letters) or typographic punctuation;
+    Cyrillic or Greek bytes read this way turn almost every letter into an accented one.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    letters = accented = 0
+    for c in text:
+        if c.isalpha():
+            letters += 1
+            if ord(c) > 127:
+                if "LATIN" not in unicodedata.name(c, ""):
+                    return False
+                accented += 1
+        elif ord(c) > 127 and unicodedata.category(c)[0] not in "PSZN":
+            return False
+    return letters > 0 and accented < 0.3 * letters
 
 
 def decode_text(uri: str, data: bytes, encoding: str) -> str:
