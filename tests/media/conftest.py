@@ -25,7 +25,12 @@ def bomb_png(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width x height`` 1-bit pixels (a decompression bomb)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _save(im: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -41,7 +46,7 @@ def _good_images(photo: Image.Image) -> dict[str, bytes]:
     alpha[:, :64] = 0  # left half fully transparent
     rgba.putalpha(Image.fromarray(alpha))
     pal = small.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
-    gray16 = Image.fromarray((np.asarray(small.convert("L"), np.uint16) * 257))
+    gray16 = Image.fromarray(np.asarray(small.convert("L"), np.uint16) * 257)
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     gif = io.BytesIO()
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)

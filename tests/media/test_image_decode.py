@@ -162,7 +162,9 @@ def test_bad_target_size(corpus: dict[str, Path]) -> None:
         load_image(corpus["photo.jpg"], target_size=0)
 
 
-@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "I", "I;16", "F", "HSV"])
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "I", "I;16", "F", "HSV"]
+)
 def test_to_rgb_handles_every_mode(mode: str) -> None:
     base = Image.new("RGB", (8, 4), (200, 100, 50))
     im = base.convert("L").convert(mode) if mode.startswith("I") or mode == "F" else base.convert(mode)

@@ -32,7 +32,9 @@ def test_pending_modalities_name_the_extra(tmp_path: Path, modality: str, word: 
 
 
 def test_unknown_option_and_modality(corpus: dict[str, Path]) -> None:
-    with pytest.raises(OmniretError, match="unknown option.*target_sise.*choose from max_pixels, target_size"):
+    with pytest.raises(
+        OmniretError, match="unknown option.*target_sise.*choose from max_pixels, target_size"
+    ):
         decode(corpus["photo.jpg"], "image", target_sise=3)
     with pytest.raises(OmniretError, match="unknown modality 'smell'"):
         decode(corpus["photo.jpg"], "smell")

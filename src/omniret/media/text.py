@@ -233,7 +233,9 @@ def strip_markdown(text: str) -> str:
 
 
 # -- chunking ------------------------------------------------------------------------------------
-def chunk_text(text: str, *, max_chars: int = DEFAULT_MAX_CHARS, overlap: int = DEFAULT_OVERLAP) -> list[Chunk]:
+def chunk_text(
+    text: str, *, max_chars: int = DEFAULT_MAX_CHARS, overlap: int = DEFAULT_OVERLAP
+) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_chars`` characters, overlapping by at most ``overlap``.
 
     Greedy: each chunk ends at the last paragraph break in its second half, else the last

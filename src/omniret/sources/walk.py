@@ -162,7 +162,9 @@ class _Walker:
             self._glob_root(path)
             return
         if not os.path.lexists(path):
-            raise OmniretError(f"path not found: {path!r}; check the spelling or pass an existing file or folder")
+            raise OmniretError(
+                f"path not found: {path!r}; check the spelling or pass an existing file or folder"
+            )
         if os.path.isdir(path):
             self._dir(os.path.realpath(path), None, None, self.visited)
         elif os.path.islink(path) and not os.path.exists(path):
