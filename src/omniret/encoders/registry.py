@@ -60,9 +60,17 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
 DEFAULT_OPENCLIP = "openclip:ViT-B-32-256/datacomp_s34b_b86k"
 
 
+_RUNTIME: list[EncoderEntry] = []
+
+
+def register(entry: EncoderEntry) -> None:
+    """Register an encoder prefix at run time (tests, notebooks); entry points are the durable way."""
+    _RUNTIME[:] = [e for e in _RUNTIME if e.prefix != entry.prefix] + [entry]
+
+
 def entries() -> list[EncoderEntry]:
-    """Built-in entries followed by those registered through entry points."""
-    out = list(_BUILTINS)
+    """Built-in entries, then run-time registrations, then those registered through entry points."""
+    out = list(_BUILTINS) + [e for e in _RUNTIME if e.prefix not in {b.prefix for b in _BUILTINS}]
     seen = {e.prefix for e in out}
     for ep in entry_points(group="omniret.encoders"):
         if ep.name not in seen:

@@ -1,0 +1,267 @@
+"""The ``omniret`` command: a thin click layer over :class:`omniret.index.Index`.
+
+Each command parses its input, calls one library function, maps errors to an exit code with one
+clear line (a traceback only with ``--debug``) and formats the output (human text, or JSON lines
+with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from omniret.errors import OmniretError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Global options, parsed once (flags ← environment ← defaults)."""
+
+    index: str
+    json: bool
+    debug: bool
+    quiet: bool
+    device: str | None
+    batch_size: int | None
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings)  # type: ignore[return-value]
+
+
+@contextmanager
+def _errors(s: Settings) -> Iterator[None]:
+    try:
+        yield
+    except OmniretError as e:
+        if s.debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted; everything committed so far is kept", err=True)
+        sys.exit(130)
+    except Exception as e:  # an omniret bug: one line unless --debug
+        if s.debug:
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+def _emit(s: Settings, obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _open(s: Settings, model: str | None = "auto", *, must_exist: bool = False) -> Any:
+    from omniret.index import Index, ensure_index_exists
+
+    if must_exist:
+        ensure_index_exists(s.index)
+    return Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--index", "index_dir", envvar="OMNIRET_INDEX", default=".omniret", show_default=True,
+              help="Index folder (env OMNIRET_INDEX).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--device", envvar="OMNIRET_DEVICE", default=None, help="cpu, cuda, cuda:1... (default: auto).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help="Encoder batch size.")
+@click.version_option(package_name="omniret")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: bool,
+        device: str | None, batch_size: int | None) -> None:
+    """omniret: zero-shot multimodal retrieval over your files."""
+    ctx.obj = Settings(index_dir, as_json, debug, quiet, device, batch_size)
+
+
+@cli.command("add")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--model", default="auto", show_default=True, help="Model for a new index (see `omniret models`).")
+@click.option("--prune", is_flag=True, help="Remove items whose files are gone.")
+@click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
+@click.option("--retry-failed", is_flag=True, help="Try again files that failed before.")
+@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Decode processes (0: none).")
+@click.pass_context
+def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
+            retry_failed: bool, workers: int | None) -> None:
+    """Index files, folders and globs (alias: index). Unchanged files are skipped."""
+    from omniret.ingest import IngestOptions
+
+    s = _settings(ctx)
+    with _errors(s):
+        idx = _open(s, model)
+        opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
+                             **({"batch_size": s.batch_size} if s.batch_size else {}))
+        with _progress(s, "indexing", "file") as bar:
+            report = idx.add(list(paths), options=opts, progress=bar)
+        idx.close()
+        if s.json:
+            _emit(s, {"event": "add", "index": s.index, "model": idx.encoder.name, **report.to_dict()})
+            return
+        click.echo(f"model {idx.encoder.name}: {report.new} new, {report.changed} changed, "
+                   f"{report.unchanged} unchanged, {report.removed} removed files; {report.items} items "
+                   f"written in {report.seconds:.1f}s")
+        if report.skipped:
+            click.echo(f"skipped {len(report.skipped)} unsupported path(s)")
+        if report.failed:
+            click.echo(f"failed {len(report.failed)} file(s):")
+            for uri, reason in report.failed[:50]:
+                click.echo(f"  {uri}: {reason}")
+
+
+cli.add_command(add_cmd, "index")
+
+
+@cli.command("search")
+@click.argument("query", required=False)
+@click.option("--image", "image", type=click.Path(dir_okay=False), help="Query by an example image.")
+@click.option("-k", "--k", "k", type=click.IntRange(1, 10_000), default=10, show_default=True)
+@click.option("--modality", multiple=True, help="Only these modalities (repeatable): text, image...")
+@click.option("--glob", "path_glob", default=None, help="Only items whose path matches this glob.")
+@click.option("--where", multiple=True, help="Metadata equality KEY=VALUE (repeatable; VALUE parsed as JSON if it can be).")
+@click.option("--mtime-min", type=float, default=None, help="Files modified at or after (epoch seconds).")
+@click.option("--mtime-max", type=float, default=None, help="Files modified at or before (epoch seconds).")
+@click.option("--rollup", is_flag=True, help="Return files instead of chunks/segments.")
+@click.pass_context
+def search_cmd(ctx: click.Context, query: str | None, image: str | None, k: int, modality: tuple[str, ...],
+               path_glob: str | None, where: tuple[str, ...], mtime_min: float | None,
+               mtime_max: float | None, rollup: bool) -> None:
+    """Search the index by text (QUERY) or by an example image (--image)."""
+    s = _settings(ctx)
+    with _errors(s):
+        if query is None and image is None:
+            raise OmniretError("give a text QUERY or --image PATH")
+        if query is not None and image is not None:
+            raise OmniretError("composed queries (image + text) are not supported yet; give one of QUERY or --image")
+        idx = _open(s, must_exist=True)
+        hits = idx.search(query, image=image, k=k, modality=list(modality) or None, where=_parse_where(where),
+                          path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup)
+        idx.close()
+        for rank, h in enumerate(hits, 1):
+            if s.json:
+                _emit(s, {"rank": rank, **h.to_dict()})
+            else:
+                where_txt = f" [{h.span[0]:.0f}-{h.span[1]:.0f}]" if h.span else ""
+                snippet = f"  {(h.text or '')[:80]!r}" if h.modality.value == "text" and h.text else ""
+                click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:5s}  {h.uri}{where_txt}{snippet}")
+        if not hits and not s.json:
+            click.echo("no results")
+
+
+def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, raw = p.partition("=")
+        if not sep or not key:
+            raise OmniretError(f"--where {p!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out or None
+
+
+@cli.command("remove")
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+def remove_cmd(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Remove items by id, or all items of a file by its path."""
+    s = _settings(ctx)
+    with _errors(s):
+        idx = _open(s, must_exist=True)
+        n = idx.remove(list(targets))
+        idx.close()
+        if s.json:
+            _emit(s, {"event": "remove", "removed": n})
+        else:
+            click.echo(f"removed {n} item(s)")
+
+
+@cli.command("info")
+@click.pass_context
+def info_cmd(ctx: click.Context) -> None:
+    """Counts, model, size on disk and recent errors of the index."""
+    s = _settings(ctx)
+    with _errors(s):
+        idx = _open(s, must_exist=True)
+        info = idx.info()
+        idx.close()
+        if s.json:
+            _emit(s, info)
+            return
+        for key, value in info.items():
+            if key in ("manifest", "last_errors"):
+                continue
+            click.echo(f"{key}: {value}")
+        errs = info.get("last_errors") or []
+        click.echo(f"last errors: {len(errs)}")
+        for e in errs[:20]:
+            click.echo(f"  {e['uri']}: {e['reason']}")
+
+
+@cli.command("models")
+@click.pass_context
+def models_cmd(ctx: click.Context) -> None:
+    """List the model backends omniret knows (from the registry)."""
+    from omniret.encoders.registry import entries
+
+    s = _settings(ctx)
+    with _errors(s):
+        for e in entries():
+            if s.json:
+                _emit(s, {"prefix": e.prefix, "example": e.example, "description": e.description})
+            else:
+                click.echo(f"{e.example:45s} {e.description}")
+
+
+@cli.command("demo")
+@click.option("--dir", "workdir", default="omniret-demo", show_default=True, help="Where to write samples and the index.")
+@click.option("--model", default="offline", show_default=True)
+@click.pass_context
+def demo_cmd(ctx: click.Context, workdir: str, model: str) -> None:
+    """Index bundled sample images and notes, then run a few searches."""
+    from omniret.demo import run_demo
+
+    s = _settings(ctx)
+    with _errors(s):
+        for line in run_demo(workdir, model=model, device=s.device, as_json=s.json, quiet=s.quiet):
+            click.echo(line)
+
+
+@contextmanager
+def _progress(s: Settings, desc: str, unit: str) -> Iterator[Any]:
+    """A tqdm bar on stderr (items/s and ETA), off with --quiet or when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, disable=True if s.quiet else None, file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(prog_name="omniret")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 230), "yellow": (240, 230, 20)}
+NOTES = {
+    "cats.txt": "Cats are small furry animals. A cat likes to sleep in the sun.",
+    "rockets.md": "# Rockets\n\nA rocket launch sends satellites into orbit around the earth.",
+    "cooking.txt": "Boil the pasta in salted water, then add tomato sauce and basil.",
+}
+
+
+def make_image(path: Path, color: tuple[int, int, int], size: int = 64, stripe: bool = False) -> Path:
+    arr = np.zeros((size, size, 3), dtype=np.uint8)
+    arr[:] = color
+    if stripe:
+        arr[: size // 2, :, :] = 255 - np.asarray(color, dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small folder: four coloured images (two formats), three text notes, one nested folder."""
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    for i, (name, rgb) in enumerate(COLORS.items()):
+        ext = "png" if i % 2 == 0 else "jpg"
+        make_image(root / f"{name}.{ext}", rgb, stripe=(name == "blue"))
+    for name, text in NOTES.items():
+        (root / "sub" / name).write_text(text, encoding="utf-8")
+    return root
