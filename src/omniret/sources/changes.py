@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from omniret.errors import MediaError
 from omniret.sources.walk import FileInfo
 
 if TYPE_CHECKING:  # sources sit below the store in the layering; only the type is needed
@@ -34,6 +35,8 @@ class Changes:
     - ``gone``: URIs of known sources inside the walk's scope that no longer exist
     - ``retry``: known files whose last ingest failed but whose content is unchanged (the caller
       decides whether to try them again)
+    - ``failed``: files the hasher could not read (vanished since the walk, permission denied),
+      with the :class:`MediaError` reason; one bad file never aborts the whole run
     """
 
     new: tuple[tuple[FileInfo, str], ...] = ()
@@ -42,6 +45,7 @@ class Changes:
     touched: tuple[SourceState, ...] = ()
     gone: tuple[str, ...] = ()
     retry: tuple[FileInfo, ...] = ()
+    failed: tuple[tuple[FileInfo, str], ...] = ()
 
     @property
     def to_ingest(self) -> tuple[tuple[FileInfo, str], ...]:
@@ -61,28 +65,35 @@ def detect_changes(
     ``hasher(uri)`` returns a file's content hash (e.g. :func:`omniret.sources.hashing.hash_file`)
     and is called only for files that are new or whose size or mtime changed. ``covers(uri)``
     (e.g. :meth:`WalkResult.covers`) limits ``gone`` to known sources the walk looked for; with
-    ``None`` every known source not walked is gone. Errors from ``hasher`` propagate.
+    ``None`` every known source not walked is gone. A :class:`MediaError` from ``hasher`` puts
+    the file in ``failed``; other exceptions propagate.
     """
     new: list[tuple[FileInfo, str]] = []
     changed: list[tuple[FileInfo, str]] = []
     unchanged: list[FileInfo] = []
     touched: list[SourceState] = []
     retry: list[FileInfo] = []
+    failed: list[tuple[FileInfo, str]] = []
     seen: set[str] = set()
     for info in files:
         seen.add(info.uri)
         state = known.get(info.uri)
-        if state is None:
-            new.append((info, hasher(info.uri)))
-            continue
-        if state.size == info.size and state.mtime_ns == info.mtime_ns:
+        if state is not None and state.size == info.size and state.mtime_ns == info.mtime_ns:
             (retry if state.error else unchanged).append(info)
             continue
-        digest = hasher(info.uri)
-        if digest != state.content_hash:
-            changed.append((info, digest))
+        try:
+            digest = hasher(info.uri)
+        except MediaError as e:
+            failed.append((info, e.reason))
             continue
-        (retry if state.error else unchanged).append(info)
-        touched.append(replace(state, size=info.size, mtime_ns=info.mtime_ns))
+        if state is None:
+            new.append((info, digest))
+        elif digest != state.content_hash:
+            changed.append((info, digest))
+        else:  # same bytes, new size/mtime (a touch): refresh the state so next time is free
+            (retry if state.error else unchanged).append(info)
+            touched.append(replace(state, size=info.size, mtime_ns=info.mtime_ns))
     gone = sorted(u for u in known if u not in seen and (covers is None or covers(u)))
-    return Changes(tuple(new), tuple(changed), tuple(unchanged), tuple(touched), tuple(gone), tuple(retry))
+    return Changes(
+        tuple(new), tuple(changed), tuple(unchanged), tuple(touched), tuple(gone), tuple(retry), tuple(failed)
+    )

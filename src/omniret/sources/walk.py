@@ -91,15 +91,24 @@ class WalkResult:
         """True if ``uri`` lies in the part of the file system this walk looked at."""
         if uri in self._explicit:
             return True
-        parent, name = os.path.split(uri)
-        if name.startswith(".") and not self.include_hidden:
-            return False
-        if parent in self._dirs:
+        if self._under_walked_dir(uri):
             return True
         for base, pats in self._globs:
             rel = _relative_parts(uri, base)
             if rel is not None and _glob_covers(rel, pats, self.include_hidden):
                 return True
+        return False
+
+    def _under_walked_dir(self, uri: str) -> bool:
+        """True if an ancestor of ``uri`` was walked in full, with no hidden name in between
+        (so files of a since-deleted subfolder count as covered)."""
+        head, name = os.path.split(uri)
+        while name:
+            if name.startswith(".") and not self.include_hidden:
+                return False
+            if head in self._dirs:
+                return True
+            head, name = os.path.split(head)
         return False
 
 
