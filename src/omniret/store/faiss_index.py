@@ -9,7 +9,7 @@ vector (``mat``) serves exact re-ranking and exact scoring of small filtered set
 Kinds:
 
 - ``flat``: ``IndexFlatIP``, exact.
-- ``ivfpq``: ``IVF{nlist},PQ{d/2}x4fs`` (4-bit PQ fast-scan, André et al., "Accelerated nearest
+- ``ivfpq``: ``IVF{nlist},PQ{d/4}x4fs`` (4-bit PQ fast-scan, André et al., "Accelerated nearest
   neighbor search with quick ADC", ICMR 2017) over-fetches ``max(rerank*k, rerank_min)``
   candidates, then re-ranks them exactly from the float16 vectors.
 - ``hnsw``: ``IndexHNSWFlat`` (Malkov & Yashunin, TPAMI 2018), ``M=32``.
@@ -95,9 +95,9 @@ class RWLock:
 
 def _ivf_shape(n: int, dim: int) -> tuple[int, int]:
     """``(nlist, m)``: about ``2·√n`` lists (at least 16, at most ``n/39`` so k-means has data) and
-    ``d/2`` 4-bit sub-quantisers (a divisor of ``d``)."""
+    ``d/4`` 4-bit sub-quantisers (two dimensions per byte of code)."""
     nlist = int(max(16, min(2 * math.sqrt(n), n / 39, 65536)))
-    m = dim // 2 if dim % 2 == 0 else dim
+    m = dim // 4 if dim % 4 == 0 else (dim // 2 if dim % 2 == 0 else dim)
     return max(nlist, 1), m
 
 
