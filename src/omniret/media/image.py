@@ -24,7 +24,7 @@ import warnings
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from omniret.errors import MediaError
 from omniret.media._io import describe, file_size, open_binary
@@ -67,7 +67,7 @@ def load_image(
     return out
 
 
-def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> Image.ImageFile.ImageFile:
+def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> ImageFile.ImageFile:
     """Read the header and apply the pixel limit (no pixel data decoded yet)."""
     try:
         with warnings.catch_warnings():
@@ -100,9 +100,7 @@ def _load(uri: str, im: Image.Image) -> None:
     """Force a full decode of the first frame so truncation and corruption surface now."""
     fmt = im.format or "image"
     try:
-        if getattr(im, "n_frames", 1) > 1:
-            im.seek(0)
-        im.load()
+        im.load()  # a freshly opened image is at frame 0 (counting frames would read them all)
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
         msg = str(e)
         if "truncated" in msg.lower() or isinstance(e, EOFError):

@@ -239,16 +239,16 @@ class _Walker:
             is_dir = False
         if is_dir:
             if pats is None or matched:  # a folder matched by a glob is taken whole
-                self._dir(os.path.realpath(entry.path), None, None, self.visited)
+                self._dir(_real(entry), None, None, self.visited)
             elif sub is not None and _glob_prefix(sub, pats):
-                self._dir(os.path.realpath(entry.path), sub, pats, seen)
+                self._dir(_real(entry), sub, pats, seen)
             return
         if pats is not None and not matched:
             return
         if entry.is_symlink() and not os.path.exists(entry.path):
             self.skipped.append(Skipped(os.path.abspath(entry.path), "broken symlink"))
             return
-        self._file(os.path.realpath(entry.path))
+        self._file(_real(entry))
 
     def _file(self, real: str) -> None:
         modality = modality_for(real)
@@ -268,6 +268,12 @@ class _Walker:
             self.skipped.append(Skipped(real, "not a regular file"))
             return
         self.files.append(FileInfo(real, st.st_size, st.st_mtime_ns, modality))
+
+
+def _real(entry: os.DirEntry[str]) -> str:
+    """Resolved path of an entry of a folder that is itself resolved: only symlinks need work
+    (``realpath`` costs a system call per path component)."""
+    return os.path.realpath(entry.path) if entry.is_symlink() else entry.path
 
 
 # -- glob matching on path segments ----------------------------------------------------------
