@@ -8,6 +8,8 @@ and similar pictures land close. Registered under the prefix ``fake`` by the tes
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +60,9 @@ class FakeEncoder(Encoder):
 
     def encode_pixels(self, pixels: np.ndarray, *, role: Role = Role.DOCUMENT) -> np.ndarray:
         self.calls += 1
+        delay = float(os.environ.get("OMNIRET_FAKE_DELAY", "0"))  # lets crash tests kill mid-encode
+        if delay:
+            time.sleep(delay)
         flat = pixels.reshape(len(pixels), -1) - 0.5  # 192 values, centred on mid-grey
         return l2_normalize(flat @ _PROJ)
 
