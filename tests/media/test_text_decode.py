@@ -49,6 +49,15 @@ def test_legacy_encodings(tmp_path: Path, text: str, encoding: str) -> None:
     assert load_text(p).text == text
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom(tmp_path: Path, codec: str) -> None:
+    text = "No byte-order mark here, but still UTF-16: Grüße.\nLine two.\n"
+    p = tmp_path / "nobom.txt"
+    p.write_bytes(text.encode(codec))
+    doc = load_text(p)
+    assert doc.encoding == codec and doc.text == text
+
+
 def test_newlines_are_normalised(corpus: dict[str, Path]) -> None:
     assert load_text(corpus["crlf.txt"]).text == "line one\nline two\nline three\n"
 
@@ -64,8 +73,9 @@ def test_empty_or_blank_gives_zero_chunks(corpus: dict[str, Path], name: str) ->
     ("name", "reason"),
     [
         ("binary.txt", "not text (binary data"),
-        ("photo.jpg", "not text"),
+        ("photo.jpg", "not text (binary data; looks like a JPEG image)"),
         ("animated.gif", "not text"),
+        ("truncated.png", "not text (binary data; looks like a PNG image)"),
         ("folder.jpg", "is a folder, not a file"),
     ],
 )
@@ -115,6 +125,11 @@ def test_title_helpers() -> None:
     assert markdown_title("text\n\n## Second level ##\n# First\n") == "Second level"
     assert markdown_title("Heading\n-------\n\n# Later\n") == "Heading"
     assert markdown_title("#hashtag is not a heading\n") is None
+    assert (
+        markdown_title('---\ntitle: "From Front Matter"\ntags: [a]\n---\n# Heading\n') == "From Front Matter"
+    )
+    assert markdown_title("---\nauthor: me\n---\nBody\n\n# Heading\n") == "Heading"
+    assert markdown_title("---\nauthor: me\n---\nNo heading at all\n") is None
     assert strip_markdown("![a cat](c.png) **bold** `code` <b>x</b>\n> quote") == "a cat bold code x\nquote"
 
 

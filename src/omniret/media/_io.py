@@ -10,6 +10,9 @@ from omniret.errors import MediaError
 # Leading bytes of common non-image / non-text formats, to say what a misnamed file really is.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"%PDF-", "a PDF"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
     (b"PK\x03\x04", "a ZIP archive"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"\x7fELF", "an executable"),

@@ -17,7 +17,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import overload
 
 import charset_normalizer
@@ -62,7 +62,6 @@ class TextDocument(Sequence[Chunk]):
     chunks: tuple[Chunk, ...]
     title: str | None = None
     encoding: str = "utf-8"
-    metadata: dict[str, str] = field(default_factory=dict)
 
     @overload
     def __getitem__(self, i: int) -> Chunk: ...
@@ -120,6 +119,8 @@ def read_text_bytes(uri: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[by
             data = f.read(max_bytes + 1)
         except OSError as e:
             raise MediaError(uri, f"cannot read file ({e.strerror or e})") from e
+    if len(data) > max_bytes:  # it grew while we read it
+        raise MediaError(uri, f"text file too large: over {max_bytes / 2**20:.1f} MiB; raise max_bytes")
     return data, detect_encoding(uri, data)
 
 
@@ -136,7 +137,10 @@ def detect_encoding(uri: str, data: bytes) -> str:
     else:
         if b"\x00" not in data:
             return "utf-8"
-    if b"\x00" in data[:8192]:  # NULs without a BOM: binary (UTF-16 without BOM is not supported)
+    utf16 = _utf16_without_bom(data[:8192])
+    if utf16 is not None:
+        return utf16
+    if b"\x00" in data[:8192]:  # NULs that are not UTF-16: binary
         raise MediaError(uri, f"not text (binary data; looks like {describe(data[:512])})")
     if _looks_western(data[:1_000_000]):
         return "cp1252"
@@ -144,6 +148,24 @@ def detect_encoding(uri: str, data: bytes) -> str:
     if best is None:
         raise MediaError(uri, f"not text (unknown encoding; looks like {describe(data[:512])})")
     return best.encoding
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` if ``head`` looks like BOM-less UTF-16 of mostly Latin text
+    (one byte of each pair NUL at least 90% of the time, the other almost never), else ``None``."""
+    n = len(head) // 2 * 2
+    if n < 4:
+        return None
+    even, odd = head[0:n:2], head[1:n:2]
+    z_even, z_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    for name, zeros, other in (("utf-16-le", z_odd, z_even), ("utf-16-be", z_even, z_odd)):
+        if zeros >= 0.9 and other <= 0.02:
+            try:
+                head[:n].decode(name)
+            except UnicodeDecodeError:
+                return None
+            return name
+    return None
 
 
 def _looks_western(data: bytes) -> bool:
@@ -187,11 +209,20 @@ def decode_text(uri: str, data: bytes, encoding: str) -> str:
 
 # -- titles and markup ---------------------------------------------------------------------------
 _ATX = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.M)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+)$", re.M)
 _UNDERLINE = re.compile(r"^(?P<title>[^\n]*\S[^\n]*)\n(?P<line>=+|-+|~+|\^+|\*+|#+)[ \t]*$", re.M)
 
 
 def markdown_title(text: str) -> str | None:
-    """The first Markdown heading (``# Title`` or a setext ``Title`` / ``=====``), if any."""
+    """The document's title: a ``title:`` in YAML front matter, else the first Markdown heading
+    (``# Title`` or a setext ``Title`` / ``=====``), if any."""
+    front = _FRONT_MATTER.match(text)
+    if front is not None:
+        found = _FRONT_TITLE.search(front.group(1))
+        if found is not None:
+            return found.group(1).strip().strip("\"'") or None
+        text = text[front.end() :]
     atx = _ATX.search(text)
     setext = _UNDERLINE.search(text)
     if setext is not None and setext.group("line")[0] not in "=-":
