@@ -110,16 +110,18 @@ class DecodeConfig:
 def plan(paths: Sequence[str], store: Store, options: IngestOptions) -> tuple[WalkResult, Changes]:
     """Walk ``paths`` and classify the files against what ``store`` already holds."""
     walked = walk(paths, include_hidden=options.include_hidden)
-    changes = detect_changes(walked.files, store.source_states(), _safe_hash, covers=walked.covers)
+    changes = detect_changes(walked.files, store.source_states(), hash_file, covers=walked.covers)
     return walked, changes
 
 
-def _safe_hash(uri: str) -> str:
-    """Content hash, or a marker for a file that cannot be read (the decode step reports why)."""
-    try:
-        return hash_file(uri)
-    except OSError as e:
-        return f"unreadable:{type(e).__name__}"
+def _rehash(files: Iterable[FileInfo], report: AddReport) -> list[tuple[FileInfo, str]]:
+    out = []
+    for f in files:
+        try:
+            out.append((f, hash_file(f.uri)))
+        except MediaError as e:
+            report.failed.append((f.uri, e.reason))
+    return out
 
 
 # -- decoding (runs in worker processes) --------------------------------------------------------------
@@ -282,9 +284,10 @@ def run_add(
     walked, changes = plan(paths, store, options)
     report = AddReport(new=len(changes.new), changed=len(changes.changed), unchanged=len(changes.unchanged))
     report.skipped = [(s.uri, s.reason) for s in walked.skipped]
+    report.failed = [(f.uri, reason) for f, reason in changes.failed]  # vanished or unreadable while hashing
     todo = list(changes.to_ingest)
     if options.retry_failed:
-        todo += [(f, _safe_hash(f.uri)) for f in changes.retry]
+        todo += _rehash(changes.retry, report)
     else:
         report.unchanged += len(changes.retry)
     tasks, upfront = _tasks(todo, encoder)
@@ -337,9 +340,7 @@ def _tasks(todo: Iterable[tuple[FileInfo, str]], encoder: Encoder) -> tuple[list
     tasks: list[DecodeTask] = []
     refused: list[tuple[str, str]] = []
     for info, digest in todo:
-        if digest.startswith("unreadable:"):
-            refused.append((info.uri, f"cannot read the file ({digest.split(':', 1)[1]})"))
-        elif info.modality not in DECODED_MODALITIES:
+        if info.modality not in DECODED_MODALITIES:
             refused.append((info.uri, f"{info.modality.value} files are not indexed yet by this version"))
         elif not encoder.supports(info.modality):
             refused.append((info.uri, f"model {encoder.name!r} does not embed {info.modality.value}"))
