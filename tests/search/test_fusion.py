@@ -95,3 +95,10 @@ def test_cross_check_with_ranx(seed: int) -> None:
         ours = as_dict(f.weighted_sum(runs, w, norm=norm))
         theirs = ranx.fuse(rx, norm=rnorm, method="wsum", params={"weights": w}).to_dict()["q"]
         assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-9)
+
+
+def test_int_ids_sort_numerically_and_mixed_ids_fail() -> None:
+    ids, _ = f.weighted_sum([([10, 9, 100], [1.0, 1.0, 1.0])], norm="none")
+    assert ids == [9, 10, 100]
+    with pytest.raises(QueryError, match="comparable"):
+        f.rrf([(["a", 1], [1.0, 1.0])])

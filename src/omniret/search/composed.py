@@ -52,8 +52,9 @@ def weighted_compose(v: np.ndarray, t: np.ndarray, alpha: float = 0.8) -> np.nda
 def _caption_sims(q: np.ndarray, captions: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """Mean over each gallery item's captions of ``cos(q, c_{n,m})`` -> (nq, Ng)."""
     if isinstance(captions, np.ndarray) and captions.ndim == 3:
-        caps = normalize(captions)
-        return np.einsum("qd,nmd->qnm", q, caps).mean(axis=2)
+        caps = normalize(np.asarray(captions, dtype=np.float64))
+        n, m, d = caps.shape
+        return (caps.reshape(n * m, d) @ q.T).reshape(n, m, -1).mean(axis=1).T
     mats = [np.asarray(c, dtype=np.float64) for c in captions]
     if any(m.ndim != 2 or m.shape[0] == 0 or m.shape[1] != q.shape[1] for m in mats):
         raise QueryError(f"each gallery item needs a non-empty (captions, {q.shape[1]}) caption array")

@@ -40,11 +40,14 @@ def _as_pairs(run: Run) -> tuple[list[Hashable], np.ndarray]:
 
 
 def _sorted(ids: list[Hashable], scores: np.ndarray) -> tuple[list[Hashable], np.ndarray]:
-    """Sort by score descending, ties by id ascending."""
-    try:
-        order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))  # type: ignore[operator]
-    except TypeError as e:
-        raise QueryError("document ids in a run must be mutually comparable (all str or all int)") from e
+    """Sort by score descending, ties by id ascending (vectorised when ids are all str or all int)."""
+    if ids and (all(isinstance(i, str) for i in ids) or all(type(i) is int for i in ids)):
+        order = np.lexsort((np.asarray(ids), -scores))
+    else:
+        try:
+            order = np.asarray(sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i])), dtype=np.int64)  # type: ignore[operator]
+        except TypeError as e:
+            raise QueryError("document ids in a run must be mutually comparable (all str or all int)") from e
     return [ids[i] for i in order], scores[order]
 
 

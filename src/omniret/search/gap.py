@@ -146,7 +146,7 @@ def tnorm_scores(
     if mod.size and (mod.min() < 0 or mod.max() >= mu.shape[0]):
         raise QueryError(f"cand_modality codes must be in [0, {mu.shape[0]}) (one per statistics row)")
     loc = q @ mu.T
-    var = np.einsum("nd,mde,ne->nm", q, cov, q)
+    var = ((q[None, :, :] @ cov) * q[None, :, :]).sum(axis=2).T  # q^T Sigma_m q, (nq, M)
     rows = np.arange(q.shape[0])[:, None]
     return (s - loc[rows, mod]) / np.sqrt(np.maximum(var[rows, mod], _EPS))
 

@@ -65,9 +65,9 @@ def maxsim(Q: np.ndarray, docs: Sequence[np.ndarray], chunk: int = 256) -> np.nd
         padded, mask = pad_documents(docs[start : start + chunk])
         if padded.shape[2] != q.shape[1]:
             raise QueryError(f"documents have dim {padded.shape[2]} but the query has dim {q.shape[1]}")
-        sims = np.einsum("qd,nld->nql", q, padded)
-        sims = np.where(mask[:, None, :], sims, -np.inf)
-        out[start : start + len(padded)] = sims.max(axis=2).sum(axis=1)
+        sims = padded @ q.T  # (n, L, Lq) through BLAS
+        sims[~mask] = -np.inf
+        out[start : start + len(padded)] = sims.max(axis=1).sum(axis=1)
     return out
 
 
