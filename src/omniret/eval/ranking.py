@@ -55,16 +55,29 @@ def _top_order(scores: np.ndarray, depth: int) -> np.ndarray:
     n_rows, n_cols = scores.shape
     if depth >= n_cols:
         return np.argsort(-scores, axis=1, kind="stable")
-    part = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-    kth = scores[np.arange(n_rows)[:, None], part].min(axis=1)
+    kth = np.partition(scores, n_cols - depth, axis=1)[:, n_cols - depth]
+    chosen = scores >= kth[:, None]
+    counts = chosen.sum(axis=1)
     # Rows whose boundary score is tied with columns left out need the exact stable order.
-    boundary_ties = (scores >= kth[:, None]).sum(axis=1) > depth
-    sub = scores[np.arange(n_rows)[:, None], part]
-    order = np.lexsort((part, -sub), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
-    for row in np.flatnonzero(boundary_ties):
+    tied = np.flatnonzero(counts != depth)
+    chosen[tied] = False
+    chosen[tied, :depth] = True  # a placeholder of the right size; those rows are redone below
+    part = np.nonzero(chosen)[1].reshape(n_rows, depth)  # ascending column order within each row
+    sub = np.take_along_axis(scores, part, axis=1)
+    top = np.take_along_axis(part, np.lexsort((part, -sub), axis=-1), axis=1)
+    for row in tied:
         top[row] = np.argsort(-scores[row], kind="stable")[:depth]
     return top
+
+
+def _ideal(rel: np.ndarray, depth: int) -> np.ndarray:
+    """The row's judgements sorted descending, first ``depth``; binary judgements need no sort."""
+    if np.isin(rel, (0.0, 1.0)).all():
+        return (np.arange(depth)[None, :] < (rel > 0).sum(axis=1)[:, None]).astype(np.float64)
+    if depth >= rel.shape[1]:
+        return -np.sort(-rel, axis=1)
+    part = -np.partition(-rel, depth - 1, axis=1)[:, :depth]
+    return -np.sort(-part, axis=1)
 
 
 def _best_ranks(scores: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,14 +111,19 @@ def judge_matrix(
     relevance: np.ndarray,
     depth: int | None = None,
     query_ids: Sequence[str] | None = None,
+    ranks: bool = True,
 ) -> Judged:
     """Judge a dense (queries × documents) score matrix against a same-shaped relevance matrix.
 
     ``relevance`` is boolean (CLIP_benchmark's ``positive_pairs``) or graded (0 = not relevant).
-    ``depth`` is how many ranks to keep (default: all documents).
+    ``depth`` is how many ranks to keep (default: all documents). ``ranks=False`` skips the
+    best-relevant ranks (NaN), which only the rank statistics need. Scores keep their float dtype
+    (float32 embeddings' scores are compared as float32, as the references do).
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    relevance = np.asarray(relevance, dtype=np.float64)
+    scores = np.asarray(scores)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    relevance = np.asarray(relevance)
     _check_matrix(scores, relevance)
     n_q, n_d = scores.shape
     depth = n_d if depth is None else min(int(depth), n_d)
@@ -116,15 +134,17 @@ def judge_matrix(
         raise OmniretError(f"{len(ids)} query ids given for {n_q} score rows; pass one id per row")
     gains = np.zeros((n_q, depth))
     ideal = np.zeros((n_q, depth))
-    avg = np.empty(n_q)
-    opt = np.empty(n_q)
+    avg = np.full(n_q, np.nan)
+    opt = np.full(n_q, np.nan)
     for start in range(0, n_q, _ROW_BATCH):
         rows = slice(start, start + _ROW_BATCH)
-        s, r = scores[rows], relevance[rows]
+        s = np.ascontiguousarray(scores[rows])
+        r = np.ascontiguousarray(relevance[rows]).astype(np.float64)
         top = _top_order(s, depth)
         gains[rows] = np.take_along_axis(r, top, axis=1)
-        ideal[rows] = -np.sort(-r, axis=1)[:, :depth]
-        avg[rows], opt[rows] = _best_ranks(s, r)
+        ideal[rows] = _ideal(r, depth)
+        if ranks:
+            avg[rows], opt[rows] = _best_ranks(s, r)
     ideal = np.clip(ideal, 0.0, None)
     gains = np.clip(gains, 0.0, None)
     n_rel = (relevance > 0).sum(axis=1).astype(np.int64)
