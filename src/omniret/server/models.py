@@ -1,0 +1,162 @@
+"""Pydantic request and response models: the HTTP edge's only schema (the library uses dataclasses).
+
+Search and classify requests carry the optional method options of :meth:`omniret.Index.search`
+and :meth:`omniret.Index.classify`; only the fields a client sets are passed on, so a request that
+uses none of them works with any library version.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omniret.items import Hit, Item
+
+Scalar = str | int | float | bool | None
+
+#: request fields that are :meth:`Index.search` keyword arguments under the same name
+SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "hubness", "gap",
+                  "compose", "alpha", "beta", "hybrid", "like")
+
+
+class SearchRequest(BaseModel):
+    """A search: text, and/or ``like`` (item ids), plus filters and method options.
+
+    In ``multipart/form-data`` the same fields are form fields, plus ``file`` (an image or a sound).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, max_length=10_000, description="query text (with an upload: the edit)")
+    k: int = Field(10, ge=1, le=1000, description="number of hits")
+    modality: list[Literal["text", "image", "audio", "video", "document"]] | None = Field(
+        None, description="only these modalities")
+    path_glob: str | None = Field(None, max_length=1000, description="only items whose path matches")
+    where: dict[str, Scalar] | None = Field(None, description="metadata equality filters")
+    mtime_min: float | None = None
+    mtime_max: float | None = None
+    rollup: bool | None = Field(None, description="return files instead of chunks/segments")
+    hubness: Literal["none", "is", "qbnorm", "dbnorm", "dualdis"] | None = None
+    gap: Literal["none", "center", "calibrate"] | None = None
+    compose: Literal["sum", "weimo", "pdv"] | None = Field(None, description="image+text composition")
+    alpha: float | None = Field(None, ge=-100, le=100)
+    beta: float | None = Field(None, ge=-100, le=100)
+    hybrid: Literal["rrf", "minmax", "zscore"] | None = Field(None, description="fuse with BM25")
+    like: list[str] | None = Field(None, min_length=1, max_length=100, description="more like these item ids")
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments for ``Index.search``: only what the client set."""
+        return {name: getattr(self, name) for name in SEARCH_OPTIONS
+                if name in self.model_fields_set and getattr(self, name) is not None}
+
+
+class HitOut(BaseModel):
+    id: str
+    score: float
+    modality: str
+    uri: str
+    name: str
+    parent_id: str | None = None
+    span: list[float] | None = None
+    text: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    media_url: str
+    thumb_url: str | None = None
+
+    @classmethod
+    def of(cls, hit: Hit | Item, score: float | None = None) -> HitOut:
+        import os
+
+        mod = hit.modality.value
+        has_picture = mod in ("image", "document", "video")
+        return cls(id=hit.id, score=float(getattr(hit, "score", score or 0.0)), modality=mod, uri=hit.uri,
+                   name=os.path.basename(hit.uri), parent_id=hit.parent_id,
+                   span=list(hit.span) if hit.span is not None else None, text=hit.text,
+                   metadata=_jsonable(hit.metadata), media_url=f"/media/{hit.id}",
+                   thumb_url=f"/thumbs/{hit.id}" if has_picture else None)
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    took_ms: float
+
+
+class ItemOut(HitOut):
+    content_hash: str | None = None
+    mtime: float | None = None
+
+
+class ClassifyRequest(BaseModel):
+    """Zero-shot classification of indexed items against a label set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(..., min_length=1, max_length=10_000)
+    where: dict[str, Scalar] | None = None
+    ids: list[str] | None = Field(None, min_length=1, max_length=10_000)
+    k: int = Field(1, ge=1, le=100)
+    threshold: float | None = Field(None, ge=-1.0, le=1.0)
+    templates: str | list[str] | None = None
+    descriptions: dict[str, list[str]] | None = None
+    write: bool = Field(False, description="store the labels in item metadata (needs the token)")
+
+    def options(self) -> dict[str, Any]:
+        names = ("where", "ids", "k", "threshold", "templates", "descriptions", "write")
+        return {n: getattr(self, n) for n in names if n in self.model_fields_set and getattr(self, n) is not None}
+
+
+class ClassifyResponse(BaseModel):
+    results: list[dict[str, Any]]
+
+
+class AddPathsRequest(BaseModel):
+    """Add server-side files or folders (each under one of the server's ``--root`` folders)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(..., min_length=1, max_length=1000)
+    prune: bool = False
+
+
+class AddResponse(BaseModel):
+    new: int
+    changed: int
+    unchanged: int
+    removed: int
+    items: int
+    failed: list[dict[str, str]]
+    ids: list[str] = Field(default_factory=list, description="ids of the uploaded files' items")
+    seconds: float
+
+
+class DeleteResponse(BaseModel):
+    removed: int
+
+
+class ModelOut(BaseModel):
+    prefix: str
+    example: str
+    description: str
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelOut]
+    current: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    items: int
+    model: str
+    writes_enabled: bool
+
+
+def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    try:
+        json.dumps(meta)
+        return meta
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(meta, default=str))

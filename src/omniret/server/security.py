@@ -1,0 +1,154 @@
+"""Security at the HTTP edge: bearer tokens, body-size limits, path roots, scrubbed messages."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from omniret.server.errors import HTTPProblem
+from omniret.server.settings import TOKEN_ENV, ServerSettings
+
+bearer = HTTPBearer(auto_error=False, description="the server's token (--token or $OMNIRET_TOKEN)")
+
+
+def check_token(settings: ServerSettings, credentials: HTTPAuthorizationCredentials | None) -> None:
+    """Raise 403 when writes are disabled, 401 when the bearer token is missing or wrong.
+
+    The comparison is constant-time (:func:`hmac.compare_digest`).
+    """
+    if settings.token is None:
+        raise HTTPProblem(403, f"write routes are disabled on this server; start it with --token TOKEN "
+                               f"(or set ${TOKEN_ENV}) and send 'Authorization: Bearer TOKEN'")
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPProblem(401, "this route needs 'Authorization: Bearer TOKEN' with the server's token",
+                          headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(credentials.credentials.encode(), settings.token.encode()):
+        raise HTTPProblem(401, "wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def settings_of(request: Request) -> ServerSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def resolve_under_roots(path: str, roots: Sequence[str]) -> str:
+    """The real path of ``path`` if it lies under one of ``roots`` (after resolving ``..`` and links).
+
+    Raises 403 when no roots are configured or the path escapes them, 404 when it does not exist.
+    """
+    if not roots:
+        raise HTTPProblem(403, "adding server-side paths is disabled; start the server with --root DIR "
+                               "(repeatable) to allow paths under DIR, or upload the file instead")
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise HTTPProblem(400, "path must be a non-empty string")
+    real = os.path.realpath(path if os.path.isabs(path) else os.path.join(roots[0], path))
+    if not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+        raise HTTPProblem(403, f"path {os.path.basename(path)!r} is outside the server's allowed roots")
+    if not os.path.exists(real):
+        raise HTTPProblem(404, f"no file or folder {os.path.basename(path)!r} under the allowed roots")
+    return real
+
+
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/:,;()<>]+/)+([^\s'\"/:,;()<>]*)")
+
+
+def scrub(message: str, known: dict[str, str] | None = None) -> str:
+    """Remove server paths from a message: known prefixes become their labels, other absolute paths
+    become ``…/basename`` (the file name stays, the folders are hidden)."""
+    for prefix, label in sorted((known or {}).items(), key=lambda kv: -len(kv[0])):
+        if prefix and len(prefix) > 1:
+            message = message.replace(prefix, label)
+    return _ABS_PATH.sub(lambda m: f"…/{m.group(1)}", message)
+
+
+class BodyLimitMiddleware:
+    """Reject request bodies over ``max_bytes`` with 413, before reading them.
+
+    A declared ``Content-Length`` over the limit is refused at once; a chunked body is counted as
+    it streams in and cut off when it passes the limit, so no request holds more than
+    ``max_bytes`` (plus one chunk) in memory or on disk.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _send_413(send, self.max_bytes)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_413(send, self.max_bytes)
+
+
+class _TooLarge(HTTPProblem):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large_message(max_bytes))
+
+
+def _too_large_message(max_bytes: int) -> str:
+    return (f"request body too large: the limit is {max_bytes / 1048576:.1f} MiB "
+            f"(start the server with a larger --max-upload-mb to accept more)")
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_413(send: Send, max_bytes: int) -> None:
+    import json
+
+    body = json.dumps({"error": _too_large_message(max_bytes), "status": 413}).encode()
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json"),
+                                          (b"content-length", str(len(body)).encode()),
+                                          (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def client_filename(name: Any) -> str:
+    """A safe base name for an uploaded file: no folders, no control or shell-special characters."""
+    base = os.path.basename(str(name or "upload").replace("\\", "/")) or "upload"
+    safe = re.sub(r"[^\w.\- ]", "_", base).strip(" .") or "upload"
+    return safe[:120]
+
+
+#: the bearer credentials of a request (``None`` when absent), for write routes
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

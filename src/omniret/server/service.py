@@ -1,0 +1,175 @@
+"""The glue the routes call: one object holding the index, the write lock and the upload folders.
+
+Routes stay a few lines each: parse, call one method here (which calls one library function),
+format. Searches run in worker threads and may overlap each other and an ``add``; writes
+(add, remove, classify with ``write``) are serialised by one lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from omniret.errors import MediaError, QueryError
+from omniret.index import Index
+from omniret.ingest import AddReport
+from omniret.items import Hit, Item, make_id
+from omniret.server.errors import HTTPProblem
+from omniret.server.settings import ServerSettings
+
+#: leading bytes of the sound formats a query upload is recognised as
+_AUDIO_MAGIC = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"FORM")
+_COPY_CHUNK = 1 << 20
+
+
+class Service:
+    """An :class:`Index` served over HTTP (thread-safe for many readers and one writer at a time)."""
+
+    def __init__(self, index: Index, settings: ServerSettings, *, owns_index: bool) -> None:
+        self.index = index
+        self.settings = settings
+        self.owns_index = owns_index
+        self.write_lock = threading.Lock()
+        self.root = Path(os.path.realpath(index.path))
+        self.upload_dir = self.root / "uploads"
+        self.thumb_dir = self.root / "thumbs"
+        self.query_tmp = Path(tempfile.mkdtemp(prefix="omniret-query-"))
+
+    def close(self) -> None:
+        shutil.rmtree(self.query_tmp, ignore_errors=True)
+        if self.owns_index:
+            self.index.close()
+
+    def known_paths(self) -> dict[str, str]:
+        """Server folders and the labels that replace them in messages sent to clients."""
+        out = {str(self.upload_dir): "<uploads>", str(self.query_tmp): "<upload>", str(self.root): "<index>"}
+        out.update({r: f"<root {i}>" for i, r in enumerate(self.settings.roots)})
+        return out
+
+    # -- reading --------------------------------------------------------------------------
+    def search(self, text: str | None, k: int, options: dict[str, Any], upload: Path | None = None,
+               upload_kind: str = "image", upload_name: str = "upload") -> list[Hit]:
+        kwargs: dict[str, Any] = dict(options)
+        if upload is not None:
+            kwargs[upload_kind] = str(upload)
+        if text is None and upload is None and not kwargs.get("like"):
+            raise HTTPProblem(400, "give a query: text, an uploaded image or sound (multipart 'file'), or like=[ids]")
+        self._check_supported(self.index.search, kwargs, "search")
+        try:
+            return self.index.search(text, k=k, **kwargs)
+        except (QueryError, MediaError) as e:
+            if upload is None:
+                raise
+            raise HTTPProblem(400, str(e).replace(str(upload), repr(upload_name))) from e
+
+    def classify(self, labels: list[str], options: dict[str, Any]) -> list[dict[str, Any]]:
+        fn = getattr(self.index, "classify", None)
+        if fn is None:
+            raise HTTPProblem(501, "this omniret version has no zero-shot classification (Index.classify)")
+        self._check_supported(fn, options, "classify")
+        if options.get("write"):
+            with self.write_lock:
+                return list(fn(labels, **options))
+        return list(fn(labels, **options))
+
+    def get(self, item_id: str) -> Item:
+        if not isinstance(item_id, str) or not 0 < len(item_id) <= 200:
+            raise HTTPProblem(404, "no item with that id")
+        item = self.index.get(item_id)
+        if item is None:
+            raise HTTPProblem(404, f"no item with id {item_id[:80]!r}; ids come from /search results")
+        return item
+
+    def media_path(self, item_id: str) -> str:
+        """The original file of an indexed item (only ever a path the index recorded)."""
+        item = self.get(item_id)
+        if not os.path.isfile(item.uri):
+            raise HTTPProblem(404, f"the file of item {item_id} is no longer on the server; re-run add with prune")
+        return item.uri
+
+    def thumbnail(self, item_id: str) -> Path:
+        from omniret.thumbs import thumbnail
+
+        return thumbnail(self.get(item_id), self.thumb_dir, size=self.settings.thumb_size)
+
+    @staticmethod
+    def _check_supported(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+        """501 naming the options this library version's ``fn`` does not take (checked before calling)."""
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = sorted(k for k in kwargs if k not in params)
+        if unknown:
+            hint = " (searching by sound)" if "audio" in unknown else ""
+            raise HTTPProblem(501, f"this omniret version's {what} does not support option(s) "
+                                   f"{', '.join(unknown)}{hint}; leave them out or upgrade omniret")
+
+    # -- uploads --------------------------------------------------------------------------
+    def save_query_upload(self, src: Any, filename: str) -> tuple[Path, str]:
+        """Copy an uploaded query file to a private temp file; return it and ``image`` or ``audio``."""
+        fd, name = tempfile.mkstemp(dir=self.query_tmp, suffix=Path(filename).suffix[:10])
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, _COPY_CHUNK)
+        path = Path(name)
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if not head:
+            path.unlink(missing_ok=True)
+            raise HTTPProblem(400, f"uploaded file {filename!r} is empty")
+        kind = "audio" if head.startswith(_AUDIO_MAGIC) and not head[8:12] == b"WEBP" else "image"
+        return path, kind
+
+    def store_upload(self, src: Any, filename: str) -> Path:
+        """Keep an uploaded file for indexing at ``<index>/uploads/<content hash>/<name>``."""
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.upload_dir, prefix=".part-")
+        digest = hashlib.blake2b(digest_size=8)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := src.read(_COPY_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        folder = self.upload_dir / digest.hexdigest()
+        folder.mkdir(exist_ok=True)
+        final = folder / filename
+        os.replace(tmp, final)
+        return final
+
+    # -- writing --------------------------------------------------------------------------
+    def add(self, paths: Sequence[str], *, prune: bool = False) -> AddReport:
+        with self.write_lock:
+            return self.index.add(list(paths), workers=0, prune=prune)
+
+    def add_uploads(self, files: Sequence[Path]) -> tuple[AddReport, list[str]]:
+        """Index uploaded files; files that could not be indexed are deleted again and reported."""
+        report = self.add([str(f) for f in files])
+        bad = {os.path.realpath(u) for u, _ in report.failed + report.skipped}
+        ids = []
+        for f in files:
+            real = os.path.realpath(f)
+            if real in bad or self.index.get(make_id(real)) is None:
+                shutil.rmtree(f.parent, ignore_errors=True)
+            else:
+                ids.append(make_id(real))
+        if not ids and (report.failed or report.skipped):
+            reasons = "; ".join(f"{os.path.basename(u)}: {r}" for u, r in (report.failed + report.skipped)[:5])
+            raise HTTPProblem(400, f"nothing could be indexed: {reasons}")
+        return report, ids
+
+    def remove(self, item_id: str) -> int:
+        """Remove an item; a whole file (an item without parent) goes with all its parts."""
+        item = self.get(item_id)
+        with self.write_lock:
+            n = self.index.remove([item.uri] if item.parent_id is None else [item.id])
+        if item.parent_id is None and Path(item.uri).parent.parent == self.upload_dir:
+            shutil.rmtree(Path(item.uri).parent, ignore_errors=True)
+        return n
