@@ -57,7 +57,7 @@ class EmbeddedStore(Store):
         path: str | Path,
         *,
         index_kind: str = "auto",
-        flat_threshold: int = 200_000,
+        flat_threshold: int = 100_000,
         nprobe: int = 32,
         busy_timeout_s: float = 30.0,
         config: IndexConfig | None = None,

@@ -3,8 +3,9 @@
 Vectors live in the FAISS index at *positions* ``0..n-1`` in the order they were added; the
 in-memory arrays ``vids`` (SQLite vector ids, strictly increasing because SQLite ``AUTOINCREMENT``
 never reuses or goes back) and ``item_ids`` map positions back to rows and item ids, so a search
-needs no SQL at all. ``vid → position`` is a binary search in ``vids``. A float16 copy of every
-vector (``mat``) serves exact re-ranking and exact scoring of small filtered sets.
+needs no SQL at all. ``vid → position`` is a binary search in ``vids``. A copy of every vector
+(``mat``: the stored float16 values, held as float32 because numpy converts float16 slowly) serves
+exact re-ranking and exact scoring of small filtered sets; it is saved as float16.
 
 Kinds:
 
@@ -40,10 +41,10 @@ class IndexConfig:
     """How the embedded store builds and searches its FAISS indexes."""
 
     kind: str = "auto"  # auto | flat | hnsw | ivfpq
-    flat_threshold: int = 200_000  # auto: flat below this many live vectors, ivfpq from it on
+    flat_threshold: int = 100_000  # auto: flat below this many live vectors, ivfpq from it on
     nprobe: int = 32
     rerank: int = 10  # ivfpq: re-rank rerank*k candidates (at least rerank_min) exactly
-    rerank_min: int = 100
+    rerank_min: int = 200
     hnsw_m: int = 32
     ef_search: int = 128
     exact_filter_max: int = 20_000  # a filter allowing at most this many vectors is scored exactly
@@ -95,9 +96,12 @@ class RWLock:
 
 def _ivf_shape(n: int, dim: int) -> tuple[int, int]:
     """``(nlist, m)``: about ``2·√n`` lists (at least 16, at most ``n/39`` so k-means has data) and
-    ``d/4`` 4-bit sub-quantisers (two dimensions per byte of code)."""
+    ``d/4`` 4-bit sub-quantisers above 256 dimensions, ``d/2`` up to there."""
     nlist = int(max(16, min(2 * math.sqrt(n), n / 39, 65536)))
-    m = dim // 4 if dim % 4 == 0 else (dim // 2 if dim % 2 == 0 else dim)
+    if dim > 256 and dim % 4 == 0:
+        m = dim // 4
+    else:
+        m = dim // 2 if dim % 2 == 0 else dim
     return max(nlist, 1), m
 
 
@@ -132,7 +136,7 @@ class SpaceIndex:
         self.n = 0  # vectors in the index; the buffers below grow by doubling
         self._vids = np.zeros(0, dtype=np.int64)
         self._ids = np.zeros(0, dtype=object)
-        self._mat = np.zeros((0, dim), dtype=np.float16)
+        self._mat = np.zeros((0, dim), dtype=np.float32)
         self.masked = np.zeros(0, dtype=np.int64)  # sorted positions
         self._not_masked: tuple[Any, Any] | None = None  # (IDSelectorNot, its inner batch: kept alive)
         self.dirty = False  # changed since it was last saved
@@ -144,7 +148,7 @@ class SpaceIndex:
     ) -> SpaceIndex:
         """A fresh index over ``mat`` (float16 rows for ``vids``, increasing)."""
         kind = cfg.choose(len(vids))
-        index, trained_n = _new_faiss(kind, dim, cfg, mat.astype(np.float32))
+        index, trained_n = _new_faiss(kind, dim, cfg, np.asarray(mat, dtype=np.float32))
         out = cls(dim, kind, cfg, index, seq, trained_n)
         out.add(vids, item_ids, mat)
         out.dirty = True
@@ -160,7 +164,7 @@ class SpaceIndex:
             cap = max(2 * len(self._vids), n + m, 1024)
             self._vids = np.concatenate([self._vids[:n], np.zeros(cap - n, dtype=np.int64)])
             self._ids = np.concatenate([self._ids[:n], np.full(cap - n, None, dtype=object)])
-            grown = np.zeros((cap, self.dim), dtype=np.float16)
+            grown = np.zeros((cap, self.dim), dtype=np.float32)
             grown[:n] = self._mat[:n]
             self._mat = grown
         self._vids[n : n + m] = vids
@@ -181,7 +185,7 @@ class SpaceIndex:
 
     @property
     def mat(self) -> np.ndarray:
-        """Float16 vectors by position."""
+        """Vectors by position (float16 values as float32)."""
         return self._mat[: self.n]
 
     def positions(self, vids: np.ndarray) -> np.ndarray:
@@ -256,7 +260,7 @@ class SpaceIndex:
         for a in range(0, len(q), 256):
             p = pos[a : a + 256]
             valid = p >= 0
-            cand = self.mat[np.where(valid, p, 0)].astype(np.float32)  # (b, kk, d)
+            cand = self.mat[np.where(valid, p, 0)]  # (b, kk, d)
             s = np.matmul(cand, q[a : a + 256, :, None])[..., 0]
             s[~valid] = -np.inf
             order = np.argsort(-s, axis=1, kind="stable")[:, : out_s.shape[1]]
@@ -292,7 +296,7 @@ class SpaceIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             np.savez(f, index=faiss.serialize_index(self.index), vids=self.vids, item_ids=ids,
-                     mat=self.mat, masked=self.masked, meta=np.array(json.dumps(meta)))
+                     mat=self.mat.astype(np.float16), masked=self.masked, meta=np.array(json.dumps(meta)))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -309,7 +313,7 @@ class SpaceIndex:
             out = cls(dim, meta["kind"], cfg, index, int(meta["seq"]), int(meta["trained_n"]))
             out._vids = z["vids"].astype(np.int64)
             out._ids = z["item_ids"].astype(object)
-            out._mat = z["mat"].astype(np.float16)
+            out._mat = z["mat"].astype(np.float32)
             masked = z["masked"].astype(np.int64)
         n = out.n = len(out._vids)
         if index.ntotal != n or len(out._ids) != n or out._mat.shape != (n, dim):
@@ -327,7 +331,7 @@ def exact_topk(q: np.ndarray, mat: np.ndarray, allowed: np.ndarray, k: int) -> t
     """Exact top-``k`` of ``q @ mat[allowed].T``: ``(scores, positions)``, best first."""
     if not len(allowed):
         return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-    s = q @ mat[allowed].astype(np.float32).T  # (nq, m)
+    s = q @ mat[allowed].T  # (nq, m)
     kk = min(k, s.shape[1])
     if kk < s.shape[1]:
         part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
