@@ -1,0 +1,134 @@
+"""Quality of the ``offline`` encoder on Open Clip Art: text→image R@1/5/10 and median rank.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/offline_quality.py --debs data/debs --data data/openclipart [--subset 2000]
+
+Builds the set if needed (``omniret.eval.openclipart``), embeds every image once with the classifier
+(probabilities and pooled penultimate features are cached under ``<data>/cache``), then scores each
+ConSE variant (label source x prompt templates x top-T) from the cache. A query hits at K if any of
+its images is in the top K (CLIP_benchmark semantics); the median rank is that of the best-ranked
+relevant image (1 = first). Prints a Markdown table and writes ``<data>/cache/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from omniret.encoders import offline as off
+from omniret.eval import openclipart
+
+KS = (1, 5, 10)
+TOPS = (1, 3, 5, 10, 20, 50, 1000)
+
+
+def load_rgb(path: str) -> Image.Image:
+    """Decode a PNG; transparent pixels become white (clip art is drawn on a transparent canvas)."""
+    im = Image.open(path)
+    if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, im).convert("RGB")
+    return im.convert("RGB")
+
+
+def embed_images(paths: list[str], cache: Path, tag: str, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(probs (n, 1000), pooled features (n, 1280)) from EfficientNet-Lite0, cached on disk."""
+    fp, ff = cache / f"effl0_probs_{tag}.npy", cache / f"effl0_feats_{tag}.npy"
+    if fp.is_file() and ff.is_file() and len(np.load(fp, mmap_mode="r")) == len(paths):
+        return np.load(fp), np.load(ff)
+    model = off.load_efficientnet_lite0("cpu")
+    pre = off.EfficientNetLitePreprocess()
+    probs, feats, t0 = [], [], time.time()
+    with ThreadPoolExecutor(2) as pool, torch.inference_mode():
+        for i in range(0, len(paths), batch):
+            x = torch.from_numpy(np.stack(list(pool.map(lambda p: pre(load_rgb(p)), paths[i : i + batch]))))
+            f = model._avg_pooling(model.extract_features(x)).flatten(1)
+            probs.append(model._fc(f).softmax(-1).numpy())
+            feats.append(f.numpy())
+            if (i // batch) % 10 == 0:
+                print(f"  images {i + len(x)}/{len(paths)}  {time.time() - t0:.0f}s", flush=True)
+    P, F = np.concatenate(probs), np.concatenate(feats)
+    np.save(fp, P)
+    np.save(ff, F)
+    return P, F
+
+
+def class_emb(text_model: object, labels: str, templates: str, cache: Path) -> np.ndarray:
+    f = cache / f"class_{labels}_{templates}.npy"
+    if f.is_file():
+        return np.load(f)
+    e = off.class_embeddings(text_model, labels, templates)
+    np.save(f, e)
+    return e
+
+
+def ranks(scores: np.ndarray, rel: list[np.ndarray]) -> np.ndarray:
+    """0-based rank of the best relevant column in each row of ``scores`` (ties count against)."""
+    out = np.empty(len(rel), dtype=np.int64)
+    for i, r in enumerate(rel):
+        best = scores[i, r].max()
+        out[i] = int((scores[i] > best).sum())
+    return out
+
+
+def metrics(rk: np.ndarray) -> dict[str, float]:
+    m = {f"R@{k}": float((rk < k).mean()) for k in KS}
+    m["MdR"] = float(np.median(rk + 1))
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--debs", default="data/debs", help="folder with the openclipart .deb files")
+    ap.add_argument("--data", default="data/openclipart", help="where the built set lives")
+    ap.add_argument("--subset", type=int, default=0, help="fixed-seed image subset size (0 = all)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    data = Path(args.data)
+    if not (data / "corpus.jsonl").is_file():
+        print(openclipart.build(args.debs, data))
+    cache = data / "cache"
+    cache.mkdir(exist_ok=True)
+    corpus, _, _ = openclipart.load(data, "title")
+    keep = np.arange(len(corpus))
+    if args.subset:
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(corpus), args.subset, replace=False))
+    ids = [corpus[i].id for i in keep]
+    col = {d: j for j, d in enumerate(ids)}
+    tag = f"sub{args.subset}_seed{args.seed}" if args.subset else "all"
+    P, _F = embed_images([corpus[i].path for i in keep], cache, tag)
+    text_model = off.load_minilm("cpu")
+    results = []
+    for task in openclipart.TASKS:
+        _, queries, qrels = openclipart.load(data, task)
+        qids = [q for q in queries if any(d in col for d in qrels[q])]
+        rel = [np.array([col[d] for d in qrels[q] if d in col]) for q in qids]
+        Q = off.embed_prompts(text_model, [queries[q] for q in qids], 256)
+        print(f"{task}: {len(qids)} queries over {len(ids)} images", flush=True)
+        for labels in ("torchvision", "wordnet", "both"):
+            for templates in off.TEMPLATES:
+                E = class_emb(text_model, labels, templates, cache)
+                for top in TOPS:
+                    rk = ranks(Q @ off.conse_combine(P, E, top).T, rel)
+                    row = {"task": task, "labels": labels, "templates": templates, "T": top, **metrics(rk),
+                           "queries": len(qids), "images": len(ids)}
+                    results.append(row)
+                    print(" | ".join(str(round(v, 4)) if isinstance(v, float) else str(v) for v in row.values()),
+                          flush=True)
+    meta = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+            "python": platform.python_version(), "torch": torch.__version__, "subset": args.subset}
+    (cache / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
