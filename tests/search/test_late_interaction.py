@@ -78,3 +78,10 @@ def test_spec_mean_pooling_and_frame_indices() -> None:
     assert li.uniform_frame_indices(30, 4, mode=0).tolist() == [0, 1, 2, 3]
     assert li.uniform_frame_indices(30, 4, mode=1).tolist() == [26, 27, 28, 29]
     assert li.uniform_frame_indices(5, 12).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_float32_path_matches_float64() -> None:
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(8, 16)).astype(np.float32)
+    docs = [rng.normal(size=(int(n), 16)).astype(np.float32) for n in rng.integers(1, 30, 50)]
+    np.testing.assert_allclose(li.maxsim(q, docs), li.maxsim(q.astype(np.float64), [d.astype(np.float64) for d in docs]), rtol=1e-4, atol=1e-4)

@@ -28,8 +28,8 @@ __all__ = [
 ]
 
 
-def _tokens(name: str, a: np.ndarray, dim: int | None = None) -> np.ndarray:
-    arr = np.asarray(a, dtype=np.float64)
+def _tokens(name: str, a: np.ndarray, dim: int | None = None, dtype: type = np.float64) -> np.ndarray:
+    arr = np.asarray(a, dtype=dtype)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise QueryError(f"{name} must be a non-empty (tokens, dim) array, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
@@ -37,16 +37,16 @@ def _tokens(name: str, a: np.ndarray, dim: int | None = None) -> np.ndarray:
     return arr
 
 
-def pad_documents(docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def pad_documents(docs: Sequence[np.ndarray], dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Stack ragged token matrices into ``(N, Lmax, d)`` zeros-padded plus a ``(N, Lmax)`` bool mask."""
     if len(docs) == 0:
         raise QueryError("no documents to pad; pass at least one (tokens, dim) array")
-    mats = [_tokens(f"document {i}", d) for i, d in enumerate(docs)]
+    mats = [_tokens(f"document {i}", d, dtype=dtype) for i, d in enumerate(docs)]
     dim = mats[0].shape[1]
     for i, m in enumerate(mats):
         _tokens(f"document {i}", m, dim)
     lmax = max(m.shape[0] for m in mats)
-    padded = np.zeros((len(mats), lmax, dim))
+    padded = np.zeros((len(mats), lmax, dim), dtype=dtype)
     mask = np.zeros((len(mats), lmax), dtype=bool)
     for i, m in enumerate(mats):
         padded[i, : m.shape[0]] = m
@@ -57,12 +57,15 @@ def pad_documents(docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def maxsim(Q: np.ndarray, docs: Sequence[np.ndarray], chunk: int = 256) -> np.ndarray:
     """MaxSim of one query ``Q`` (Lq, d) against each document in ``docs`` -> (N,) float64.
 
-    Vectorised over padded chunks of ``chunk`` documents; padded positions are ``-inf``.
+    Vectorised over padded chunks of ``chunk`` documents; padded positions are ``-inf``. Computes
+    in float32 when the query and the first document are float32 (as stored), else float64.
     """
-    q = _tokens("Q", Q)
+    f32 = np.asarray(Q).dtype == np.float32 and len(docs) > 0 and np.asarray(docs[0]).dtype == np.float32
+    dtype = np.float32 if f32 else np.float64
+    q = _tokens("Q", Q, dtype=dtype)
     out = np.empty(len(docs))
     for start in range(0, len(docs), chunk):
-        padded, mask = pad_documents(docs[start : start + chunk])
+        padded, mask = pad_documents(docs[start : start + chunk], dtype=dtype)
         if padded.shape[2] != q.shape[1]:
             raise QueryError(f"documents have dim {padded.shape[2]} but the query has dim {q.shape[1]}")
         sims = padded @ q.T  # (n, L, Lq) through BLAS

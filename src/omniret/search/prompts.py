@@ -154,22 +154,26 @@ def wordnet_gloss_source(root: str | None = None) -> Callable[[str], str | None]
     """A gloss function backed by WordNet through nltk: label -> definition of its first noun synset.
 
     Needs the WordNet data offline: nltk's ``wordnet`` corpus (``nltk.download('wordnet')`` on a
-    machine with network) or a WordNet 3.x ``dict`` folder given as ``root`` (Debian package
-    ``wordnet-base`` installs one at ``/usr/share/wordnet``). Raises ``ModelError`` when neither is
-    there; any other ``label -> str | None`` function can be used in its place.
+    machine with network), or that corpus unzipped into a folder given as ``root`` (appended to
+    ``nltk.data.path``, which nltk requires before it reads a folder). Debian's ``wordnet-base``
+    is not enough: it lacks the ``lexnames`` file nltk's reader opens. Raises ``ModelError`` when
+    the data is missing; any other ``label -> str | None`` function can be used in its place.
     """
     try:
+        import nltk.data
         from nltk.corpus import wordnet
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
     except ImportError as e:
         raise ModelError("WordNet glosses need nltk; pip install nltk, or pass your own gloss function") from e
+    if root and root not in nltk.data.path:
+        nltk.data.path.append(root)  # nltk only reads corpora under nltk.data.path (its path sandbox)
     try:
         wn = WordNetCorpusReader(root, None) if root else wordnet
         wn.synsets("dog")
     except (LookupError, OSError) as e:
         raise ModelError(
             "WordNet data is not available offline; run nltk.download('wordnet') where there is network, "
-            "or pass root= a WordNet dict folder (apt-get install wordnet-base), or use another gloss function"
+            "or pass root= a folder holding nltk's unzipped wordnet corpus, or use another gloss function"
         ) from e
 
     def gloss(label: str) -> str | None:
