@@ -2,41 +2,37 @@
 
 :func:`decode` dispatches on the modality: images → :func:`~omniret.media.image.load_image`
 (an RGB ``PIL.Image.Image``); text → :func:`~omniret.media.text.load_text` (a
-:class:`~omniret.media.text.TextDocument`, the sequence of its chunks). Audio, video and PDF
-decoders arrive with later issues. Heavy imports (Pillow, numpy, charset-normalizer) happen on
+:class:`~omniret.media.text.TextDocument`, the sequence of its chunks); audio →
+:func:`~omniret.media.audio.load_audio` (an :class:`~omniret.media.audio.AudioClip`); video →
+:func:`~omniret.media.video.load_video` (a :class:`~omniret.media.video.DecodedVideo`); PDF →
+:func:`~omniret.media.pdf.iter_pages` (a lazy iterator of :class:`~omniret.media.pdf.PdfPage`). Heavy imports (Pillow, numpy, charset-normalizer) happen on
 first use, not on ``import omniret.media``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omniret.errors import MediaError, OmniretError
 from omniret.items import Modality
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
-
-    from omniret.media.text import TextDocument
 
 _OPTIONS: dict[Modality, frozenset[str]] = {
     Modality.IMAGE: frozenset({"target_size", "max_pixels"}),
     Modality.TEXT: frozenset({"max_chars", "overlap", "max_bytes", "strip_markup"}),
 }
 
-_PENDING: dict[Modality, str] = {
-    Modality.AUDIO: "audio decoding (PyAV/soundfile) is not available yet; it needs the 'media' extra "
-    "(pip install 'omniret[media]') and the audio decoder issue",
-    Modality.VIDEO: "video decoding (PyAV) is not available yet; it needs the 'media' extra "
-    "(pip install 'omniret[media]') and the video decoder issue",
-    Modality.DOCUMENT: "PDF decoding (pypdfium2) is not available yet; it needs the 'media' extra "
-    "(pip install 'omniret[media]') and the PDF decoder issue",
-}
+_OPTIONS[Modality.AUDIO] = frozenset({"sample_rate", "keep_samples", "max_seconds"})
+_OPTIONS[Modality.VIDEO] = frozenset({"sample_fps", "segment_seconds", "frames_per_segment", "max_segments",
+                                      "target_size", "audio_rate", "max_seconds"})
+_OPTIONS[Modality.DOCUMENT] = frozenset({"ocr", "ocr_dpi", "blocks", "render", "image_size", "max_pages",
+                                         "password"})
+_PENDING: dict[Modality, str] = {}
 
 
-def decode(path: str | os.PathLike[str], modality: Modality | str, **opts: Any) -> Image | TextDocument:
-    """Decode ``path`` as ``modality``: a ``PIL.Image.Image`` (RGB) or a ``TextDocument``.
+def decode(path: str | os.PathLike[str], modality: Modality | str, **opts: Any) -> Any:
+    """Decode ``path`` as ``modality``: a ``PIL.Image.Image`` (RGB), a ``TextDocument``, an ``AudioClip``,
+    a ``DecodedVideo`` or an iterator of ``PdfPage`` (see the module docstring).
 
     ``opts`` go to the modality's loader (images: ``target_size``, ``max_pixels``; text:
     ``max_chars``, ``overlap``, ``max_bytes``, ``strip_markup``). Raises :class:`MediaError` for bad
@@ -56,6 +52,19 @@ def decode(path: str | os.PathLike[str], modality: Modality | str, **opts: Any) 
         from omniret.media.image import load_image
 
         return load_image(uri, **opts)
+    if mod is Modality.AUDIO:
+        from omniret.media.audio import load_audio
+
+        return load_audio(uri, **opts)
+    if mod is Modality.VIDEO:
+        from omniret.media.video import VideoOptions, load_video
+
+        return load_video(uri, VideoOptions(**opts))
+    if mod is Modality.DOCUMENT:
+        from omniret.media.pdf import PdfOptions, iter_pages, open_pdf
+
+        open_pdf(uri, opts.get("password"))  # fail now, not on the first page
+        return iter_pages(uri, PdfOptions(**opts))
     from omniret.media.text import load_text
 
     return load_text(uri, **opts)

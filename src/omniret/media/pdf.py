@@ -1,0 +1,258 @@
+"""PDF decoding with pypdfium2: pages streamed one at a time, each with its text, layout blocks and image.
+
+:func:`open_pdf` reads the document's facts (page count, title) and :func:`iter_pages` yields a
+:class:`PdfPage` per page, opening and closing each page in turn, so a PDF of thousands of pages
+needs the memory of one page (plus what the caller keeps). Per page:
+
+- ``text``: the text layer (PDFium's text page); when the page has none and ``ocr=True``, the page
+  is rendered at ``ocr_dpi`` and read by RapidOCR (PP-OCR ONNX models shipped in the
+  ``rapidocr_onnxruntime`` / ``rapidocr`` wheels);
+- ``blocks``: layout-level text blocks with boxes. PDFium's text rectangles (runs of text on one
+  line) are joined into lines (vertical overlap ≥ 50 %), and lines into blocks (next line starts
+  within ``0.8`` line heights below and overlaps horizontally), a greedy reading of the layout in
+  the spirit of MMDocIR's layout-level items. OCR line boxes are grouped the same way. Boxes are
+  ``(x0, y0, x1, y1)`` as fractions of the page, origin top-left;
+- ``image``: the page rendered so its short side is ``image_size`` pixels, passed through
+  ``image_fn``; rendered only when ``render`` says so (``"always"``, ``"textless"``, ``"never"``).
+
+Encrypted, malformed and empty files raise :class:`MediaError`; a page that fails to parse is
+reported with its number.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniret.errors import MediaError
+from omniret.media._io import describe, file_size, open_binary
+
+Box = tuple[float, float, float, float]
+_OCR_ENGINE: Any = None
+_OCR_LOCK = threading.Lock()
+
+
+@dataclass
+class TextBlock:
+    text: str
+    bbox: Box  # fractions of the page, origin top-left
+
+
+@dataclass
+class PdfPage:
+    number: int  # 1-based
+    width: float  # points
+    height: float
+    text: str
+    text_source: str  # "layer", "ocr" or "none"
+    blocks: list[TextBlock] = field(default_factory=list)
+    image: Any = None
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    pages: int
+    title: str | None
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PdfOptions:
+    ocr: bool = True
+    ocr_dpi: float = 150.0
+    blocks: bool = True
+    render: str = "textless"  # "always" | "textless" | "never"
+    image_size: int = 224
+    max_pages: int | None = None  # None: all pages
+    password: str | None = None
+
+
+def _open_document(uri: str, password: str | None) -> Any:
+    import pypdfium2 as pdfium
+
+    with open_binary(uri) as f:
+        if file_size(f) == 0:
+            raise MediaError(uri, "empty file (0 bytes)")
+        head = f.read(1024)
+    try:
+        return pdfium.PdfDocument(uri, password=password)
+    except pdfium.PdfiumError as e:
+        msg = str(e)
+        if "password" in msg.lower():
+            raise MediaError(uri, "encrypted PDF (a password is required)") from e
+        if b"%PDF" not in head:
+            raise MediaError(uri, f"not a PDF (looks like {describe(head)})") from e
+        raise MediaError(uri, f"malformed PDF ({msg.split('(PDFium: ')[-1].rstrip(').') or msg})") from e
+
+
+def open_pdf(path: str | os.PathLike[str], password: str | None = None) -> PdfInfo:
+    """Page count, title and document metadata of the PDF at ``path``."""
+    uri = os.fspath(path)
+    doc = _open_document(uri, password)
+    try:
+        return _info(uri, doc)
+    finally:
+        doc.close()
+
+
+def _info(uri: str, doc: Any) -> PdfInfo:
+    n = len(doc)
+    if n == 0:
+        raise MediaError(uri, "PDF has no pages")
+    try:
+        meta = {k: v for k, v in doc.get_metadata_dict(skip_empty=True).items() if isinstance(v, str)}
+    except Exception:  # broken info dictionaries are common; they only lose the title
+        meta = {}
+    return PdfInfo(n, meta.get("Title") or None, meta)
+
+
+def iter_pages(
+    path: str | os.PathLike[str],
+    options: PdfOptions = PdfOptions(),  # noqa: B008 - frozen, shared safely
+    image_fn: Callable[[Any], Any] | None = None,
+) -> Iterator[PdfPage]:
+    """Yield the pages of ``path`` in order, one open page at a time (see the module docstring)."""
+    import pypdfium2 as pdfium
+
+    uri = os.fspath(path)
+    if options.render not in ("always", "textless", "never"):
+        raise MediaError(uri, f"render must be 'always', 'textless' or 'never', got {options.render!r}")
+    doc = _open_document(uri, options.password)
+    try:
+        n = _info(uri, doc).pages
+        if options.max_pages is not None:
+            n = min(n, options.max_pages)
+        for i in range(n):
+            try:
+                page = doc[i]
+            except pdfium.PdfiumError as e:
+                raise MediaError(uri, f"page {i + 1} cannot be parsed ({e})") from e
+            try:
+                yield _read_page(uri, page, i + 1, options, image_fn)
+            finally:
+                page.close()
+    finally:
+        doc.close()
+
+
+def _read_page(uri: str, page: Any, number: int, options: PdfOptions, image_fn: Callable[[Any], Any] | None) -> PdfPage:
+    w, h = page.get_size()
+    if w <= 0 or h <= 0:
+        raise MediaError(uri, f"page {number} has an empty size ({w}x{h})")
+    textpage = page.get_textpage()
+    try:
+        text = _clean(textpage.get_text_range())
+        blocks = _layer_blocks(textpage, w, h) if options.blocks and text else []
+    finally:
+        textpage.close()
+    out = PdfPage(number, float(w), float(h), text, "layer" if text else "none", blocks)
+    if not text and options.ocr:
+        out.text, ocr_blocks = _ocr_page(page, options.ocr_dpi, w, h)
+        out.text_source = "ocr" if out.text else "none"
+        out.blocks = ocr_blocks if options.blocks else []
+    if options.render == "always" or (options.render == "textless" and not out.text):
+        im = render_page(page, options.image_size)
+        out.image = image_fn(im) if image_fn else im
+    return out
+
+
+def render_page(page: Any, short_side: int) -> Any:
+    """An RGB PIL image of ``page`` whose short side is about ``short_side`` pixels."""
+    w, h = page.get_size()
+    scale = short_side / min(w, h)
+    return page.render(scale=scale).to_pil().convert("RGB")
+
+
+def _clean(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(x for x in lines if x).strip()
+
+
+def _layer_blocks(textpage: Any, w: float, h: float) -> list[TextBlock]:
+    """Text blocks from PDFium's text rectangles (PDF points, origin bottom-left → fractions, top-left)."""
+    runs: list[tuple[Box, str]] = []
+    for i in range(textpage.count_rects()):
+        left, bottom, right, top = textpage.get_rect(i)
+        t = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+        if t:
+            runs.append(((left / w, 1 - top / h, right / w, 1 - bottom / h), t))
+    return group_blocks(runs)
+
+
+def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8) -> list[TextBlock]:
+    """Join text runs (box, text), boxes top-left-origin, into lines and lines into blocks.
+
+    Two runs share a line when their vertical overlap is at least half the shorter height; a line
+    joins a block when it starts within ``line_gap`` line heights below the block's last line and
+    overlaps it horizontally. Blocks come out in reading order (top to bottom, then left to right).
+    """
+    lines: list[tuple[list[float], list[str]]] = []
+    for box, text in sorted(runs, key=lambda r: (r[0][0], r[0][1])):  # left to right: runs extend lines
+        for lb, lt in lines:
+            overlap = min(lb[3], box[3]) - max(lb[1], box[1])
+            if overlap >= 0.5 * min(lb[3] - lb[1], box[3] - box[1]) and box[0] - lb[2] < 3 * (box[3] - box[1]):
+                lb[:] = [min(lb[0], box[0]), min(lb[1], box[1]), max(lb[2], box[2]), max(lb[3], box[3])]
+                lt.append(text)
+                break
+        else:
+            lines.append((list(box), [text]))
+    blocks: list[tuple[list[float], list[str], list[float]]] = []  # box, texts, [last line's bottom]
+    for lb, lt in sorted(lines, key=lambda x: (x[0][1], x[0][0])):
+        height = lb[3] - lb[1]
+        for bb, bt, last in blocks:
+            gap = lb[1] - last[0]
+            if -0.5 * height <= gap <= line_gap * height and min(bb[2], lb[2]) > max(bb[0], lb[0]):
+                bb[:] = [min(bb[0], lb[0]), min(bb[1], lb[1]), max(bb[2], lb[2]), max(bb[3], lb[3])]
+                bt.append(" ".join(lt))
+                last[0] = lb[3]
+                break
+        else:
+            blocks.append((list(lb), [" ".join(lt)], [lb[3]]))
+    return [TextBlock(" ".join(bt), tuple(round(min(max(float(v), 0.0), 1.0), 4) for v in bb))  # type: ignore[arg-type]
+            for bb, bt, _ in blocks]
+
+
+def ocr_engine() -> Any:
+    """The process-wide RapidOCR engine (loaded on first use; ``rapidocr_onnxruntime`` or ``rapidocr``)."""
+    global _OCR_ENGINE
+    with _OCR_LOCK:
+        if _OCR_ENGINE is None:
+            try:
+                from rapidocr_onnxruntime import RapidOCR
+            except ImportError:
+                try:
+                    from rapidocr import RapidOCR
+                except ImportError as e:
+                    raise MediaError("<ocr>", "OCR needs 'rapidocr_onnxruntime' (pip install rapidocr_onnxruntime)") from e
+            _OCR_ENGINE = RapidOCR()
+        return _OCR_ENGINE
+
+
+def ocr_image(image: Any) -> list[tuple[Box, str, float]]:
+    """OCR an RGB PIL image: ``[(box in pixels (x0, y0, x1, y1), text, score)]`` in the engine's order."""
+    import numpy as np
+
+    engine = ocr_engine()
+    arr = np.asarray(image.convert("RGB"))
+    res = engine(arr)
+    if hasattr(res, "txts"):  # rapidocr >= 2: an object with boxes / txts / scores
+        triples = list(zip(res.boxes if res.boxes is not None else [], res.txts or [], res.scores or [], strict=False))
+    else:  # rapidocr_onnxruntime: (list of [box, text, score] or None, timings)
+        triples = [(b, t, s) for b, t, s in (res[0] or [])]
+    out = []
+    for box, text, score in triples:
+        pts = np.asarray(box, dtype=np.float64).reshape(-1, 2)
+        out.append(((pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()), str(text), float(score)))
+    return out
+
+
+def _ocr_page(page: Any, dpi: float, w: float, h: float) -> tuple[str, list[TextBlock]]:
+    im = page.render(scale=dpi / 72.0).to_pil().convert("RGB")
+    W, H = im.size
+    lines = ocr_image(im)
+    runs = [((x0 / W, y0 / H, x1 / W, y1 / H), t) for (x0, y0, x1, y1), t, _ in lines if t.strip()]
+    blocks = group_blocks(runs)
+    return "\n".join(b.text for b in blocks), blocks
