@@ -12,21 +12,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.resources import files
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from omniret.index import Index, ensure_index_exists
 from omniret.server.errors import install_error_handlers
 from omniret.server.metrics import Metrics, MetricsMiddleware
-from omniret.server.security import BodyLimitMiddleware, scrub
+from omniret.server.security import BodyLimitMiddleware, SecurityHeadersMiddleware, scrub
 from omniret.server.service import Service
 from omniret.server.settings import ServerSettings
-
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
-            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 def static_dir() -> str:
@@ -84,15 +80,7 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.url.path == "/" or request.url.path.startswith("/static/"):
-            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        return response
-
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
