@@ -211,3 +211,19 @@ def test_glob_translation_matches_fnmatch(tmp_path: Path, pattern: str) -> None:
     conn = sqlite3.connect(":memory:")
     got = [u for u in uris if conn.execute("SELECT ? GLOB ?", (u, glob_to_sqlite(pattern))).fetchone()[0]]
     assert got == [u for u in uris if fnmatch.fnmatchcase(u, pattern)]
+
+
+def test_ivfpq_catches_up_without_rebuilding(tmp_path: Path) -> None:
+    from omniret.store.faiss_index import IndexConfig
+
+    dim = 32
+    mat = clustered(2100, dim, seed=11)
+    items = [Item(id=f"v{j}", uri=f"/v/{j}", modality=Modality.IMAGE) for j in range(2100)]
+    cfg = IndexConfig(kind="ivfpq", train_max=500)  # trained on a sample smaller than the index
+    with EmbeddedStore(tmp_path / "s", config=cfg) as store:
+        store.upsert(items[:2000], {SPACE: mat[:2000]})
+        built = store._fresh_index(SPACE)
+        store.upsert(items[2000:], {SPACE: mat[2000:]})
+        _, got = store.search(SPACE, mat[2000:2010], 1)
+        assert store._indexes[SPACE] is built and built.n == 2100
+        assert list(got[:, 0]) == [f"v{j}" for j in range(2000, 2010)]

@@ -359,7 +359,7 @@ class EmbeddedStore(Store):
             "items": sum(modalities.values()),
             "modalities": modalities,
             "spaces": spaces,
-            "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
+            "bytes_on_disk": _folder_bytes(self.path),
             "commit": int(self._meta(conn, "seq")),
             "last_commit_time": float(commit_time) if commit_time else None,
         }
@@ -393,3 +393,13 @@ def _read_vectors(
             blobs.append(b)
     mat = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(vids), dim)
     return np.array(vids, dtype=np.int64), np.array(ids, dtype=object), mat
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for p in folder.rglob("*"):
+        try:
+            total += p.stat().st_size if p.is_file() else 0
+        except OSError:  # a temp file renamed away meanwhile
+            pass
+    return total

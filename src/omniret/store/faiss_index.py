@@ -105,12 +105,12 @@ def _ivf_shape(n: int, dim: int) -> tuple[int, int]:
     return max(nlist, 1), m
 
 
-def _new_faiss(kind: str, dim: int, cfg: IndexConfig, train: np.ndarray) -> tuple[Any, int]:
-    """An empty (trained) FAISS index of ``kind`` and the number of vectors it was trained on."""
+def _new_faiss(kind: str, dim: int, cfg: IndexConfig, train: np.ndarray) -> Any:
+    """An empty FAISS index of ``kind``, trained on (a sample of) ``train`` where it needs training."""
     if kind == "flat":
-        return faiss.IndexFlatIP(dim), 0
+        return faiss.IndexFlatIP(dim)
     if kind == "hnsw":
-        return faiss.IndexHNSWFlat(dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT), 0
+        return faiss.IndexHNSWFlat(dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     if kind != "ivfpq":
         raise ValueError(f"unknown index kind {kind!r}; choose from {', '.join(KINDS)}")
     nlist, m = _ivf_shape(len(train), dim)
@@ -119,7 +119,7 @@ def _new_faiss(kind: str, dim: int, cfg: IndexConfig, train: np.ndarray) -> tupl
         pick = np.random.default_rng(0).choice(len(train), cfg.train_max, replace=False)
         train = train[np.sort(pick)]
     index.train(np.ascontiguousarray(train, dtype=np.float32))
-    return index, len(train)
+    return index
 
 
 class SpaceIndex:
@@ -131,7 +131,7 @@ class SpaceIndex:
         self.cfg = cfg
         self.index = index
         self.seq = seq  # the last commit this index covers
-        self.trained_n = trained_n
+        self.trained_n = trained_n  # vectors present when it was built (its quantisers fit them)
         self.lock = RWLock()
         self.n = 0  # vectors in the index; the buffers below grow by doubling
         self._vids = np.zeros(0, dtype=np.int64)
@@ -148,8 +148,8 @@ class SpaceIndex:
     ) -> SpaceIndex:
         """A fresh index over ``mat`` (float16 rows for ``vids``, increasing)."""
         kind = cfg.choose(len(vids))
-        index, trained_n = _new_faiss(kind, dim, cfg, np.asarray(mat, dtype=np.float32))
-        out = cls(dim, kind, cfg, index, seq, trained_n)
+        index = _new_faiss(kind, dim, cfg, np.asarray(mat, dtype=np.float32))
+        out = cls(dim, kind, cfg, index, seq, len(vids))
         out.add(vids, item_ids, mat)
         out.dirty = True
         return out
