@@ -26,8 +26,7 @@ _ADD_BODY = {"requestBody": {"required": True, "content": {
 def get_item(item_id: str, request: Request) -> ItemOut:
     """One indexed item by id."""
     it = service(request).get(item_id)
-    base = ItemOut.of(it, 0.0).model_dump()
-    return ItemOut(**base, content_hash=it.content_hash, mtime=it.mtime)
+    return ItemOut.of(it, 0.0).model_copy(update={"content_hash": it.content_hash, "mtime": it.mtime})
 
 
 @router.post("/items", response_model=AddResponse, status_code=201, openapi_extra=_ADD_BODY,
