@@ -72,7 +72,7 @@ class Service:
     def classify(self, labels: list[str], options: dict[str, Any]) -> list[dict[str, Any]]:
         fn = getattr(self.index, "classify", None)
         if fn is None:
-            raise HTTPProblem(501, "this omniret version has no zero-shot classification (Index.classify)")
+            raise HTTPProblem(400, "this omniret version has no zero-shot classification (Index.classify)")
         self._check_supported(fn, options, "classify")
         if options.get("write"):
             with self.write_lock:
@@ -101,7 +101,7 @@ class Service:
 
     @staticmethod
     def _check_supported(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
-        """501 naming the options this library version's ``fn`` does not take (checked before calling)."""
+        """400 (not 5xx: the client can leave them out) naming the options this library version's ``fn`` does not take (checked before calling)."""
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
@@ -111,7 +111,7 @@ class Service:
         unknown = sorted(k for k in kwargs if k not in params)
         if unknown:
             hint = " (searching by sound)" if "audio" in unknown else ""
-            raise HTTPProblem(501, f"this omniret version's {what} does not support option(s) "
+            raise HTTPProblem(400, f"this omniret version's {what} does not support option(s) "
                                    f"{', '.join(unknown)}{hint}; leave them out or upgrade omniret")
 
     # -- uploads --------------------------------------------------------------------------

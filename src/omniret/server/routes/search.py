@@ -36,7 +36,7 @@ _SEARCH_BODY = {"requestBody": {"required": True, "content": {
 
 
 @router.post("/search", response_model=SearchResponse, openapi_extra=_SEARCH_BODY,
-             responses={400: {}, 413: {}, 415: {}, 422: {}, 501: {}})
+             responses={400: {}, 413: {}, 415: {}, 422: {}})
 async def search(request: Request) -> SearchResponse:
     """Search by text, an uploaded image or sound, both (a composed query), or ``like`` item ids."""
     svc, t0 = service(request), time.perf_counter()
@@ -57,7 +57,7 @@ async def search(request: Request) -> SearchResponse:
     return SearchResponse(hits=[HitOut.of(h) for h in hits], took_ms=(time.perf_counter() - t0) * 1000)
 
 
-@router.post("/classify", response_model=ClassifyResponse, responses={401: {}, 403: {}, 501: {}})
+@router.post("/classify", response_model=ClassifyResponse, responses={401: {}, 403: {}})
 def classify(body: ClassifyRequest, request: Request,
              credentials: Credentials) -> Any:
     """Zero-shot labels for indexed items; ``write: true`` stores them (needs the token)."""
