@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.n:
         rows.append(run_one(n, args, workdir))
         print(table(rows[-1:], args), flush=True)
+    if args.dir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
     md = table(rows, args)
     print(md)
     if args.out:

@@ -227,3 +227,32 @@ def test_ivfpq_catches_up_without_rebuilding(tmp_path: Path) -> None:
         _, got = store.search(SPACE, mat[2000:2010], 1)
         assert store._indexes[SPACE] is built and built.n == 2100
         assert list(got[:, 0]) == [f"v{j}" for j in range(2000, 2010)]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_filter_through_id_selector(tmp_path: Path, kind: str) -> None:
+    """Broad filters go through an IDSelector inside FAISS (exact for flat, recall for the rest)."""
+    from omniret.store.base import Filter
+    from omniret.store.faiss_index import IndexConfig
+
+    dim, n = 32, 2000
+    mat = clustered(n, dim, seed=21)
+    items = [Item(id=f"v{j}", uri=f"/v/{'even' if j % 2 == 0 else 'odd'}/{j}", modality=Modality.IMAGE)
+             for j in range(n)]
+    cfg = IndexConfig(kind=kind, exact_filter_max=10)
+    where = Filter(path_glob="/v/even/*")
+    keep = np.arange(0, n, 2)
+    q = clustered(30, dim, seed=22)
+    with EmbeddedStore(tmp_path / "s", config=cfg) as store:
+        store.upsert(items, {SPACE: mat})
+        store.delete(["v0", "v2"])  # masked and filtered at once
+        keep = keep[2:]
+        ids = [items[j].id for j in keep]
+        if kind == "flat":
+            assert_search_matches(store, q, 10, ids, mat[keep], where)
+        else:
+            truth = np.argsort(-(q @ mat[keep].T), axis=1)[:, :10]
+            _, got = store.search(SPACE, q, 10, where)
+            assert all(x in set(ids) for x in got.ravel())
+            rec = np.mean([len(set(got[i]) & {ids[j] for j in truth[i]}) / 10 for i in range(len(q))])
+            assert rec >= 0.95
