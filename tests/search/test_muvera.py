@@ -117,3 +117,14 @@ def test_muvera_search_reranks_exactly() -> None:
     np.testing.assert_allclose(scores, np.sort(exact)[::-1][:5])
     ids, _ = mv.muvera_search(q, fdes, docs, cfg, k=1, candidates=20)
     assert ids[0] == 17
+
+
+def test_inputs_not_mutated() -> None:
+    q, p, g = Q.copy(), P.copy(), G.copy()
+    cfg = mv.FDEConfig(3, 2, fill_empty_partitions=True, projection_dimension=2, final_dimension=5)
+    fdes = mv.document_fde_batch([p, p[:1]], cfg)
+    mv.document_fde(p, cfg, simhash=[g])
+    mv.muvera_search(q, fdes, [p, p[:1]], cfg, k=1, candidates=2)
+    np.testing.assert_array_equal(q, Q)
+    np.testing.assert_array_equal(p, P)
+    np.testing.assert_array_equal(g, G)

@@ -61,3 +61,14 @@ def test_compatibility_recall_on_held_out_pairs() -> None:
     bad = up.compatibility_recall(queries_new, queries_old, old[300:], np.arange(100), rng.normal(size=(d_new, d_old)))
     assert bad["new_to_old"][1] < 0.2
     np.testing.assert_allclose(np.linalg.norm(up.apply_map(new[:5], w), axis=1), 1.0)
+
+
+def test_inputs_not_mutated() -> None:
+    x, y = X.copy(), Y.copy()
+    w = up.fit_map(x, y, method="procrustes")
+    w0 = w.copy()
+    up.apply_map(x, w)
+    up.fit_map(x, y, ridge=1.0)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_array_equal(y, Y)
+    np.testing.assert_array_equal(w, w0)
