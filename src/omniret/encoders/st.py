@@ -38,8 +38,8 @@ def _resolve(name: str) -> str:
 
 
 def _dim_from_folder(folder: Path) -> int | None:
-    """Output dimension from a saved model's ``modules.json`` (last Dense ``out_features`` or the Pooling
-    ``word_embedding_dimension``), or None when it cannot be read without loading."""
+    """Output dimension from a saved model's ``modules.json`` (the last Dense ``out_features`` or Pooling
+    dimension), or None when it cannot be read without loading."""
     try:
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -52,7 +52,9 @@ def _dim_from_folder(folder: Path) -> int | None:
             continue
         if "out_features" in cfg:
             dim = int(cfg["out_features"])
-        elif "word_embedding_dimension" in cfg:
+        elif "embedding_dimension" in cfg:  # Pooling, sentence-transformers >= 6
+            dim = int(cfg["embedding_dimension"])
+        elif "word_embedding_dimension" in cfg:  # Pooling, sentence-transformers < 6
             dim = int(cfg["word_embedding_dimension"])
     return dim
 
@@ -79,7 +81,9 @@ class SentenceTransformerEncoder(Encoder):
     @property
     def dim(self) -> int:  # type: ignore[override]
         if self._dim is None:  # a hub name not on disk: the config comes with the model
-            self._dim = int(self._load().get_sentence_embedding_dimension())
+            model = self._load()
+            get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self._dim = int(get())
         return self._dim
 
     def config(self) -> dict[str, Any]:
