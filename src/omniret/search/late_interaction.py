@@ -29,7 +29,7 @@ __all__ = [
 
 
 def _tokens(name: str, a: np.ndarray, dim: int | None = None, dtype: type = np.float64) -> np.ndarray:
-    arr = np.asarray(a, dtype=dtype)
+    arr: np.ndarray = np.asarray(a, dtype=dtype)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise QueryError(f"{name} must be a non-empty (tokens, dim) array, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:

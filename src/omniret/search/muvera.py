@@ -163,7 +163,7 @@ def _fill_empty(
 ) -> None:
     """Fill empty (doc, partition) blocks in place with the Hamming-nearest point (first minimum)."""
     nb, k = block.shape[1], bits.shape[1]
-    codes = partition_bits(np.arange(nb))
+    codes = np.asarray(partition_bits(np.arange(nb)))
     part_bits = (codes[:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
     ham = (bits[:, None, :] != part_bits[None, :, :]).sum(axis=2)
     min_ham = np.minimum.reduceat(ham, starts, axis=0)
