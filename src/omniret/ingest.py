@@ -24,14 +24,16 @@ import numpy as np
 
 from omniret.encoders.base import Encoder, ImagePreprocessor
 from omniret.errors import MediaError
+from omniret.ingest_media import MediaConfig, MediaPayload, MediaWork, decode_media, media_items
 from omniret.items import Item, Modality, Role, make_id
+from omniret.search.late_interaction import mean_pool_frames
 from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
 from omniret.sources.walk import FileInfo, WalkResult, walk
 from omniret.store.base import SourceState, Store, WriteBatch
 
-#: modalities the single-machine ingest decodes today; others are walked, counted and reported
-DECODED_MODALITIES = frozenset({Modality.IMAGE, Modality.TEXT})
+#: modalities the single-machine ingest decodes (audio, video and PDFs: see :mod:`omniret.ingest_media`)
+DECODED_MODALITIES = frozenset(Modality)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,21 @@ class IngestOptions:
     max_pixels: int | None = 178_956_970
     chunk_chars: int = 800
     chunk_overlap: int = 150
+    audio_window: float = 10.0  # seconds; audio windows overlap by audio_window - audio_hop
+    audio_hop: float = 5.0
+    max_audio_seconds: float | None = 3 * 3600.0
+    video_segment_seconds: float = 10.0
+    video_frames_per_segment: int = 8  # frames sampled at 1 fps, uniformly thinned to this many (spec §12)
+    max_video_seconds: float | None = 4 * 3600.0
+    pdf_ocr: bool = True  # OCR pages that have no text layer (RapidOCR)
+    pdf_blocks: bool = True  # index layout blocks as children of their page
+    pdf_max_pages: int | None = None
 
 
 @dataclass
 class AddReport:
-    """What an ``add`` did. ``failed`` lists ``(uri, reason)``; ``skipped`` the walk's refusals."""
+    """What an ``add`` did. ``failed`` lists ``(uri, reason)``; ``skipped`` the walk's refusals;
+    ``unembedded`` counts items stored without a vector (audio without an audio model, blank pages)."""
 
     new: int = 0
     changed: int = 0
@@ -61,6 +73,7 @@ class AddReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    unembedded: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +85,7 @@ class AddReport:
             "failed": [{"uri": u, "reason": r} for u, r in self.failed],
             "skipped": [{"uri": u, "reason": r} for u, r in self.skipped],
             "seconds": round(self.seconds, 3),
+            "unembedded": self.unembedded,
         }
 
 
@@ -86,13 +100,15 @@ class DecodeTask:
 
 @dataclass
 class DecodedFile:
-    """A file after decoding: pixels for an image, chunks for a text file, or the failure reason."""
+    """A file after decoding: pixels for an image, chunks for a text file, a media payload for audio,
+    video and PDFs, or the failure reason."""
 
     task: DecodeTask
     error: str | None = None
     pixels: np.ndarray | None = None
     chunks: list[tuple[str, int, int]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    media: MediaPayload | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,7 @@ class DecodeConfig:
     max_pixels: int | None
     chunk_chars: int
     chunk_overlap: int
+    media: MediaConfig = field(default_factory=MediaConfig)
 
 
 # -- planning ---------------------------------------------------------------------------------------
@@ -151,7 +168,7 @@ def decode_file(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
             return _decode_image(task, config)
         if task.modality is Modality.TEXT:
             return _decode_text(task, config)
-        return DecodedFile(task, error=f"{task.modality.value} files are not indexed yet by this version")
+        return DecodedFile(task, media=decode_media(task.uri, task.modality, config.media, config.preprocess))
     except MediaError as e:
         return DecodedFile(task, error=e.reason)
     except Exception as e:  # a decoder bug must not stop the run; it is reported per file
@@ -228,47 +245,126 @@ def file_items(d: DecodedFile) -> list[Item]:
     return [parent, *children]
 
 
+class _Vectors:
+    """Vectors by space and item id, gathered while a group of files is encoded."""
+
+    def __init__(self) -> None:
+        self.by_space: dict[str, dict[str, np.ndarray]] = {}
+
+    def put(self, space: str, ids: Sequence[str], mat: np.ndarray) -> None:
+        self.by_space.setdefault(space, {}).update(zip(ids, np.asarray(mat, dtype=np.float32), strict=True))
+
+    def get(self, space: str, ids: Sequence[str]) -> np.ndarray:
+        d = self.by_space.get(space, {})
+        return np.stack([d[i] for i in ids if i in d]) if any(i in d for i in ids) else np.zeros((0, 0))
+
+    def into(self, batch: WriteBatch) -> None:
+        for space, d in self.by_space.items():
+            if d:
+                batch.vectors[space] = (list(d), np.stack(list(d.values())))
+
+
 def encode_files(
     decoded: Sequence[DecodedFile], encoder: Encoder, batch_size: int,
-    encode_hook: Callable[[int], None] | None = None,
+    encode_hook: Callable[[int], None] | None = None, audio_encoder: Encoder | None = None,
 ) -> WriteBatch:
-    """Encode a group of decoded files into one :class:`WriteBatch` (items, vectors, source states)."""
-    batch = WriteBatch()
-    images: list[tuple[Item, np.ndarray]] = []
-    texts: list[Item] = []
+    """Encode a group of decoded files into one :class:`WriteBatch` (items, vectors, source states).
+
+    Text-like inputs (chunks, pages, blocks) go through ``encoder.encode_text``; images and textless
+    pages through ``encode_pixels``; video frames through ``encode_pixels`` then meanP per segment;
+    waveforms through ``audio_encoder.encode_audio`` into its own space. Parents pool their children.
+    """
+    batch, work = WriteBatch(), MediaWork()
     for d in decoded:
         t = d.task
         # a changed file's old items (e.g. chunks that no longer exist) go in the same commit
         batch.delete_uris.append(t.uri)
-        state = SourceState(t.uri, t.size, t.mtime_ns, t.content_hash, d.error)
-        batch.sources.append(state)
+        batch.sources.append(SourceState(t.uri, t.size, t.mtime_ns, t.content_hash, d.error))
         if d.error is not None:
             batch.errors.append((t.uri, d.error))
-            continue
-        items = file_items(d)
-        if t.modality is Modality.IMAGE:
-            assert d.pixels is not None
-            images.append((items[0], d.pixels))
         else:
-            batch.items.append(items[0])  # the parent record has no vector
-            texts.extend(items[1:])
-    space = encoder.space
-    for i in range(0, len(images), batch_size):
-        part = images[i : i + batch_size]
-        vecs = encoder.encode_pixels(np.stack([p for _, p in part]), role=Role.DOCUMENT)
-        batch.add([it for it, _ in part], {space: vecs})
-        if encode_hook:
-            encode_hook(len(part))
-    for i in range(0, len(texts), batch_size):
-        part_t = texts[i : i + batch_size]
-        vecs = encoder.encode_text([it.text or "" for it in part_t], role=Role.DOCUMENT)
-        batch.add(part_t, {space: vecs})
-        if encode_hook:
-            encode_hook(len(part_t))
+            _gather(d, work, audio_encoder is not None)
+    batch.items.extend(work.items)
+    vecs = _Vectors()
+    _encode_work(work, encoder, audio_encoder, batch_size, vecs, encode_hook)
+    for pid, child_ids, kind in work.pools:
+        space = encoder.space if kind == "image" else audio_encoder.space if audio_encoder else ""
+        children = vecs.get(space, child_ids)
+        if len(children):
+            vecs.put(space, [pid], mean_pool_frames(children)[None, :])
+    vecs.into(batch)
     return batch
 
 
+def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool) -> None:
+    """Add one decoded file's items and embedding inputs to ``work``."""
+    t = d.task
+    if d.media is not None:
+        base = {"name": os.path.basename(t.uri), "size": t.size}
+        common = {"content_hash": t.content_hash, "mtime": t.mtime_ns / 1e9}
+        part = media_items(t.uri, t.modality, d.media, base, common, has_audio_model)
+        work.items.extend(part.items)
+        work.texts.extend(part.texts)
+        work.pixels.extend(part.pixels)
+        work.frames.extend(part.frames)
+        work.waves.extend(part.waves)
+        work.pools.extend(part.pools)
+        return
+    items = file_items(d)
+    if t.modality is Modality.IMAGE:
+        assert d.pixels is not None
+        work.items.append(items[0])
+        work.pixels.append((items[0].id, d.pixels))
+    else:
+        work.items.extend(items)  # the parent record has no vector
+        work.texts.extend((it.id, it.text or "") for it in items[1:])
+
+
+def _encode_work(
+    work: MediaWork, encoder: Encoder, audio_encoder: Encoder | None, batch_size: int,
+    vecs: _Vectors, hook: Callable[[int], None] | None,
+) -> None:
+    space = encoder.space
+    for i in range(0, len(work.pixels), batch_size):
+        part = work.pixels[i : i + batch_size]
+        vecs.put(space, [k for k, _ in part], encoder.encode_pixels(_stack([p for _, p in part]), role=Role.DOCUMENT))
+        if hook:
+            hook(len(part))
+    for i in range(0, len(work.texts), batch_size):
+        part_t = work.texts[i : i + batch_size]
+        vecs.put(space, [k for k, _ in part_t], encoder.encode_text([x for _, x in part_t], role=Role.DOCUMENT))
+        if hook:
+            hook(len(part_t))
+    if work.frames:
+        _encode_frames(work.frames, encoder, batch_size, vecs)
+    if work.waves and audio_encoder is not None:
+        rate = audio_encoder.audio_rate
+        for i in range(0, len(work.waves), batch_size):
+            part_w = work.waves[i : i + batch_size]
+            mat = audio_encoder.encode_audio([w for _, w in part_w], rate, role=Role.DOCUMENT)
+            vecs.put(audio_encoder.space, [k for k, _ in part_w], mat)
+
+
+def _stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return np.stack(arrays).astype(np.float32, copy=False)
+
+
+def _encode_frames(frames: Sequence[tuple[str, np.ndarray]], encoder: Encoder, batch_size: int, vecs: _Vectors) -> None:
+    """Every sampled frame through the image encoder (in batches across segments), then meanP per segment."""
+    flat = [f for _, px in frames for f in px]
+    out = np.concatenate([
+        encoder.encode_pixels(_stack(flat[i : i + batch_size]), role=Role.DOCUMENT)
+        for i in range(0, len(flat), batch_size)
+    ])
+    start = 0
+    for sid, px in frames:
+        vecs.put(encoder.space, [sid], mean_pool_frames(out[start : start + len(px)])[None, :])
+        start += len(px)
+
+
 def _n_items(d: DecodedFile) -> int:
+    if d.media is not None:
+        return d.media.n_items()
     return 1 if d.task.modality is Modality.IMAGE else len(d.chunks) + 1
 
 
@@ -278,8 +374,15 @@ def run_add(
     encoder: Encoder,
     options: IngestOptions,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    audio_encoder: Encoder | None = None,
 ) -> AddReport:
-    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``."""
+    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``.
+
+    ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
+    CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
+    stored with their metadata only and counted in ``AddReport.unembedded``.
+    """
     t0 = time.perf_counter()
     walked, changes = plan(paths, store, options)
     report = AddReport(new=len(changes.new), changed=len(changes.changed), unchanged=len(changes.unchanged))
@@ -305,6 +408,7 @@ def run_add(
         preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
         target_size=encoder.image_size, max_pixels=options.max_pixels,
         chunk_chars=options.chunk_chars, chunk_overlap=options.chunk_overlap,
+        media=_media_config(options, encoder, audio_encoder),
     )
     workers = default_workers() if options.workers is None else options.workers
     group: list[DecodedFile] = []
@@ -314,9 +418,10 @@ def run_add(
         nonlocal n_group
         if not group:
             return
-        batch = encode_files(group, encoder, options.batch_size)
+        batch = encode_files(group, encoder, options.batch_size, audio_encoder=audio_encoder)
         store.commit(batch)
         report.items += len(batch.items)
+        report.unembedded += sum(1 for it in batch.items if it.metadata.get("embedded") is False)
         report.failed.extend(batch.errors)
         group.clear()
         n_group = 0
@@ -335,15 +440,35 @@ def run_add(
     return report
 
 
+def _media_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None) -> MediaConfig:
+    return MediaConfig(
+        audio_rate=audio_encoder.audio_rate if audio_encoder is not None else None,
+        audio_window=options.audio_window, audio_hop=options.audio_hop, max_audio_seconds=options.max_audio_seconds,
+        video_segment_seconds=options.video_segment_seconds,
+        video_frames_per_segment=options.video_frames_per_segment, max_video_seconds=options.max_video_seconds,
+        pdf_ocr=options.pdf_ocr, pdf_blocks=options.pdf_blocks, pdf_max_pages=options.pdf_max_pages,
+        image_size=encoder.image_size,
+    )
+
+
+#: what the main encoder must embed for a file of each modality to be indexed
+_NEEDS: dict[Modality, Modality | None] = {
+    Modality.IMAGE: Modality.IMAGE, Modality.TEXT: Modality.TEXT, Modality.VIDEO: Modality.IMAGE,
+    Modality.DOCUMENT: Modality.TEXT, Modality.AUDIO: None,  # audio: the audio model, or metadata only
+}
+
+
 def _tasks(todo: Iterable[tuple[FileInfo, str]], encoder: Encoder) -> tuple[list[DecodeTask], list[tuple[str, str]]]:
     """Decode tasks for files the encoder can embed; the rest fail up front with a reason."""
     tasks: list[DecodeTask] = []
     refused: list[tuple[str, str]] = []
     for info, digest in todo:
+        need = _NEEDS.get(info.modality)
         if info.modality not in DECODED_MODALITIES:
             refused.append((info.uri, f"{info.modality.value} files are not indexed yet by this version"))
-        elif not encoder.supports(info.modality):
-            refused.append((info.uri, f"model {encoder.name!r} does not embed {info.modality.value}"))
+        elif need is not None and not encoder.supports(need):
+            what = info.modality.value if need is info.modality else f"{info.modality.value} ({need.value} needed)"
+            refused.append((info.uri, f"model {encoder.name!r} does not embed {what}"))
         else:
             tasks.append(DecodeTask(info.uri, info.modality, info.size, info.mtime_ns, digest))
     return tasks, refused

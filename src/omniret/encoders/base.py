@@ -1,6 +1,7 @@
 """The encoder contract.
 
-An encoder maps decoded content (a ``str`` for text, an RGB ``PIL.Image.Image`` for images) to
+An encoder maps decoded content (a ``str`` for text, an RGB ``PIL.Image.Image`` for images, a mono
+float32 waveform at :attr:`Encoder.audio_rate` for audio) to
 L2-normalised float32 vectors in one embedding *space*. Vectors from different spaces never meet.
 
 Batch first: :meth:`Encoder.encode` is the one real method; the single-item helpers wrap it.
@@ -34,6 +35,8 @@ class Encoder(ABC):
     modalities: frozenset[Modality]
     #: edge length the image preprocessor resizes to; lets decoders use JPEG draft mode
     image_size: int = 224
+    #: sample rate (Hz) :meth:`encode_audio` expects; decoders resample to it
+    audio_rate: int = 48_000
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild an equivalent encoder (recorded in the manifest)."""
@@ -61,6 +64,15 @@ class Encoder(ABC):
         pre = self.image_preprocessor()
         return self.encode_pixels(np.stack([pre(im) for im in images]), role=role)
 
+    def encode_audio(
+        self, waves: Sequence[np.ndarray], sample_rate: int, *, role: Role = Role.DOCUMENT
+    ) -> np.ndarray:
+        """Embed mono float32 waveforms at ``sample_rate`` Hz: ``(n, dim)`` float32, L2-normalised."""
+        raise ModelError(
+            f"encoder {self.name!r} does not embed audio; use an audio model such as "
+            "'hf:laion/clap-htsat-unfused' (or a local CLAP checkpoint as 'hf:<dir>')"
+        )
+
     def encode(self, batch: Sequence[Any], *, modality: Modality, role: Role = Role.DOCUMENT) -> np.ndarray:
         """Embed a batch of decoded items of one modality."""
         if modality not in self.modalities:
@@ -72,6 +84,8 @@ class Encoder(ABC):
             return self.encode_text(list(batch), role=role)
         if modality is Modality.IMAGE:
             return self.encode_images(list(batch), role=role)
+        if modality is Modality.AUDIO:
+            return self.encode_audio(list(batch), self.audio_rate, role=role)
         raise ModelError(f"encoder {self.name!r} has no batch method for {modality.value}")
 
 

@@ -149,6 +149,9 @@ def _open_av(uri: str, head: bytes) -> Any:
         if what in _MEDIA_KINDS or head[4:8] == b"ftyp":
             raise MediaError(uri, f"corrupt or truncated {what.removeprefix('an ')} (FFmpeg: {e.strerror or e})") from e
         raise MediaError(uri, f"not audio or video FFmpeg can read (looks like {what})") from e
+    except av.error.EOFError as e:
+        raise MediaError(uri, f"no media data: {describe(head)} that ends before its first packet "
+                              "(zero-length or truncated)") from e
     except (av.error.FFmpegError, OSError) as e:
         raise MediaError(uri, f"cannot open media ({e})") from e
 

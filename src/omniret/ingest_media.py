@@ -1,0 +1,258 @@
+"""Ingest of audio, video and PDFs: what a worker decodes, and the items a decoded file becomes.
+
+The pipeline (:mod:`omniret.ingest`) calls :func:`decode_media` in its worker processes and
+:func:`media_items` in the encoding process. Items and their vectors:
+
+- **audio**: the recording (``AUDIO``) with windows (default 10 s, 50 % overlap) as children,
+  ``span = (t0, t1)`` seconds. Vectors only when an audio-capable encoder is given (CLAP): each
+  window embedded, the recording = meanP of its windows (spec §12 pooling). Without one, only
+  the recording's record is stored (name, duration, sample rate) and counted as un-embedded.
+- **video**: the video (``VIDEO``) with fixed-length segments as children, ``span`` in seconds.
+  Each segment = meanP of its sampled frames through the image encoder (CLIP4Clip, Luo et al.
+  2022); the video = meanP of its segments. With an audio encoder the segments' audio (and the
+  whole track) are also embedded in the audio space, on the same items.
+- **PDF**: the document (``DOCUMENT``), one child per page (``span = (page, page)``, ``text`` = the
+  page's text layer or OCR), and layout blocks as children of their page (``metadata["bbox"]``,
+  fractions of the page, origin top-left). Pages and blocks are embedded **by their text** in the
+  main space: on a text page, text models (MiniLM in the offline model, CLIP's text tower) match
+  a query far better than an embedding of the rendered page does, and the text is what a
+  heading query is about. Pages with no text at all (even after OCR) are embedded by their
+  rendered image instead, when the encoder embeds images; only those pages carry pixels from
+  the worker, which keeps a thousands-of-pages PDF bounded in memory.
+
+A recording or video short enough for one window/segment gets no children: the file item
+carries the vector and the span.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omniret.items import Item, Modality, make_id
+
+#: pixels travel from the workers as float16 (half the memory of float32; encoders take float32)
+PIXEL_DTYPE = np.float16
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """The audio/video/PDF knobs a worker needs (picklable)."""
+
+    audio_rate: int | None = None  # None: no audio model, decode only to validate and measure
+    audio_window: float = 10.0
+    audio_hop: float = 5.0
+    max_audio_seconds: float | None = 3 * 3600.0
+    video_segment_seconds: float = 10.0
+    video_frames_per_segment: int = 8
+    max_video_seconds: float | None = 4 * 3600.0
+    pdf_ocr: bool = True
+    pdf_blocks: bool = True
+    pdf_max_pages: int | None = None
+    image_size: int = 224
+
+
+@dataclass
+class PageData:
+    number: int
+    text: str
+    text_source: str
+    size: tuple[float, float]
+    blocks: list[tuple[str, tuple[float, float, float, float]]] = field(default_factory=list)
+    pixels: np.ndarray | None = None
+
+
+@dataclass
+class SegmentData:
+    start: float
+    end: float
+    frame_times: list[float]
+    pixels: np.ndarray  # (k, C, H, W) PIXEL_DTYPE
+
+
+@dataclass
+class MediaPayload:
+    """What a worker sends back for one audio, video or PDF file."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    audio: np.ndarray | None = None  # mono float32 at the audio model's rate (recording or video track)
+    audio_rate: int = 0
+    spans: list[tuple[float, float]] = field(default_factory=list)  # audio windows
+    segments: list[SegmentData] = field(default_factory=list)
+    pages: list[PageData] = field(default_factory=list)
+
+    def n_items(self) -> int:
+        return 1 + len(self.spans) + len(self.segments) + sum(1 + len(p.blocks) for p in self.pages)
+
+
+# -- decoding (worker side) -------------------------------------------------------------------------
+def decode_media(uri: str, modality: Modality, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
+    """Decode one audio, video or PDF file into a :class:`MediaPayload`; raises ``MediaError``."""
+    if modality is Modality.AUDIO:
+        return _decode_audio(uri, cfg)
+    if modality is Modality.VIDEO:
+        return _decode_video(uri, cfg, preprocess)
+    return _decode_pdf(uri, cfg, preprocess)
+
+
+def _decode_audio(uri: str, cfg: MediaConfig) -> MediaPayload:
+    from omniret.media.audio import DEFAULT_SAMPLE_RATE, load_audio, window_spans
+
+    keep = cfg.audio_rate is not None
+    clip = load_audio(uri, sample_rate=cfg.audio_rate or DEFAULT_SAMPLE_RATE, keep_samples=keep,
+                      max_seconds=cfg.max_audio_seconds)
+    spans = window_spans(clip.duration, cfg.audio_window, cfg.audio_hop)
+    return MediaPayload(meta=clip.metadata(), audio=clip.samples, audio_rate=clip.sample_rate,
+                        spans=spans if len(spans) > 1 else [])
+
+
+def _decode_video(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
+    from omniret.media.video import VideoOptions, load_video
+
+    opts = VideoOptions(segment_seconds=cfg.video_segment_seconds, frames_per_segment=cfg.video_frames_per_segment,
+                        target_size=cfg.image_size, audio_rate=cfg.audio_rate, max_seconds=cfg.max_video_seconds)
+    video = load_video(uri, opts, frame_fn=lambda im: np.asarray(preprocess(im), dtype=PIXEL_DTYPE))
+    segs = [SegmentData(s.start, s.end, s.frame_times, np.stack(s.frames)) for s in video.segments]
+    audio = video.audio
+    return MediaPayload(meta=video.metadata(), segments=segs,
+                        audio=audio.samples if audio is not None else None,
+                        audio_rate=audio.sample_rate if audio is not None else 0)
+
+
+def _decode_pdf(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
+    from omniret.media.pdf import PdfOptions, iter_pages, open_pdf
+
+    info = open_pdf(uri)
+    opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="textless" if preprocess else "never",
+                      image_size=cfg.image_size, max_pages=cfg.pdf_max_pages)
+    out = MediaPayload(meta={"pages": info.pages, **({"title": info.title} if info.title else {})})
+    fn = (lambda im: np.asarray(preprocess(im), dtype=PIXEL_DTYPE)) if preprocess else None
+    for page in iter_pages(uri, opts, image_fn=fn):
+        out.pages.append(PageData(page.number, page.text, page.text_source, (page.width, page.height),
+                                  [(b.text, b.bbox) for b in page.blocks], page.image))
+    out.meta["ocr_pages"] = sum(p.text_source == "ocr" for p in out.pages)
+    return out
+
+
+# -- items (encoding side) --------------------------------------------------------------------------
+@dataclass
+class MediaWork:
+    """A decoded media file as items plus what to embed: ``texts``/``pixels``/``waves`` are
+    ``(item id, input)``; ``frames`` maps a segment id to its frames; ``pools`` lists
+    ``(item id, child ids, space kind)`` to mean-pool after the children are embedded."""
+
+    items: list[Item] = field(default_factory=list)
+    texts: list[tuple[str, str]] = field(default_factory=list)
+    pixels: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    frames: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    waves: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    pools: list[tuple[str, list[str], str]] = field(default_factory=list)
+    unembedded: int = 0
+
+
+def clock(t: float) -> str:
+    """Seconds as ``mm:ss`` (``h:mm:ss`` from an hour on)."""
+    s = int(round(t))
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def span_label(name: str, t0: float, t1: float) -> str:
+    """``talk.mp4 @ 01:23–01:33``: how a hit on a window or segment reads."""
+    return f"{name} @ {clock(t0)}–{clock(t1)}"
+
+
+def media_items(uri: str, modality: Modality, payload: MediaPayload, base: dict[str, Any],
+                common: dict[str, Any], has_audio_model: bool) -> MediaWork:
+    """Items and embedding work for one decoded file. ``base`` is the file's metadata (name, size),
+    ``common`` the Item fields every item of the file shares (content hash, mtime)."""
+    if modality is Modality.AUDIO:
+        return _audio_items(uri, payload, base, common, has_audio_model)
+    if modality is Modality.VIDEO:
+        return _video_items(uri, payload, base, common, has_audio_model)
+    return _pdf_items(uri, payload, base, common)
+
+
+def _audio_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any], embed: bool) -> MediaWork:
+    work, fid, name = MediaWork(), make_id(uri), base["name"]
+    duration = float(p.meta["duration"])
+    meta = {**base, **p.meta, "windows": len(p.spans), "label": span_label(name, 0.0, duration)}
+    if not embed:
+        meta["embedded"] = False
+        work.items.append(Item(fid, uri, Modality.AUDIO, span=(0.0, duration), metadata=meta, **common))
+        work.unembedded = 1
+        return work
+    from omniret.media.audio import slice_window
+
+    assert p.audio is not None  # decoded with samples when an audio model is present
+    work.items.append(Item(fid, uri, Modality.AUDIO, span=(0.0, duration), metadata=meta, **common))
+    if not p.spans:
+        work.waves.append((fid, p.audio))
+        return work
+    ids = []
+    for i, (t0, t1) in enumerate(p.spans):
+        wid = make_id(uri, part=f"w{i}")
+        ids.append(wid)
+        work.items.append(Item(wid, uri, Modality.AUDIO, parent_id=fid, span=(t0, t1), metadata={
+            "name": name, "window": i, "label": span_label(name, t0, t1)}, **common))
+        work.waves.append((wid, slice_window(p.audio, p.audio_rate, (t0, t1))))
+    work.pools.append((fid, ids, "audio"))
+    return work
+
+
+def _video_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any], embed_audio: bool) -> MediaWork:
+    from omniret.media.audio import slice_window
+
+    work, fid, name = MediaWork(), make_id(uri), base["name"]
+    duration = float(p.meta["duration"])
+    meta = {**base, **p.meta, "label": span_label(name, 0.0, duration)}
+    work.items.append(Item(fid, uri, Modality.VIDEO, span=(0.0, duration), metadata=meta, **common))
+    single = len(p.segments) == 1
+    ids = []
+    for i, seg in enumerate(p.segments):
+        sid = fid if single else make_id(uri, part=f"s{i}")
+        if not single:
+            ids.append(sid)
+            work.items.append(Item(sid, uri, Modality.VIDEO, parent_id=fid, span=(seg.start, seg.end), metadata={
+                "name": name, "segment": i, "frame_times": seg.frame_times,
+                "label": span_label(name, seg.start, seg.end)}, **common))
+        work.frames.append((sid, seg.pixels))
+        if embed_audio and p.audio is not None:
+            wave = slice_window(p.audio, p.audio_rate, (seg.start, seg.end))
+            if len(wave) >= p.audio_rate // 10:  # under 0.1 s of sound is not worth a vector
+                work.waves.append((sid, wave))
+    if not single:
+        work.pools.append((fid, ids, "image"))
+        if work.waves:
+            work.pools.append((fid, [w[0] for w in work.waves], "audio"))
+    return work
+
+
+def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any]) -> MediaWork:
+    work, fid, name = MediaWork(), make_id(uri), base["name"]
+    first = next((pg.text for pg in p.pages if pg.text), "")
+    title = p.meta.get("title") or (first.split("\n", 1)[0][:200] if first else os.path.splitext(name)[0])
+    work.items.append(Item(fid, uri, Modality.DOCUMENT, text=title, metadata={**base, **p.meta}, **common))
+    for pg in p.pages:
+        pid, n = make_id(uri, part=f"p{pg.number}"), float(pg.number)
+        work.items.append(Item(pid, uri, Modality.DOCUMENT, parent_id=fid, span=(n, n), text=pg.text or None,
+                               metadata={"name": name, "page": pg.number, "text_source": pg.text_source,
+                                         "page_size": [round(pg.size[0], 1), round(pg.size[1], 1)],
+                                         "blocks": len(pg.blocks), "label": f"{name} p. {pg.number}"}, **common))
+        if pg.text:
+            work.texts.append((pid, pg.text))
+        elif pg.pixels is not None:
+            work.pixels.append((pid, pg.pixels))
+        else:
+            work.items[-1].metadata["embedded"] = False
+            work.unembedded += 1
+        for j, (text, bbox) in enumerate(pg.blocks):
+            bid = make_id(uri, part=f"p{pg.number}b{j}")
+            work.items.append(Item(bid, uri, Modality.DOCUMENT, parent_id=pid, span=(n, n), text=text,
+                                   metadata={"name": name, "page": pg.number, "block": j, "bbox": list(bbox),
+                                             "label": f"{name} p. {pg.number}"}, **common))
+            work.texts.append((bid, text))
+    return work
