@@ -16,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from omniret import pipeline
 from omniret.encoders.base import Encoder
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
 from omniret.ingest import AddReport, IngestOptions, run_add
 from omniret.items import Hit, Item, Modality, Role
+from omniret.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
+from omniret.stats import Bank, SpaceStats
 from omniret.store.base import Filter, Store, WriteBatch
 
 SCHEMA_VERSION = 1
@@ -35,10 +38,13 @@ def _version() -> str:
 class Index:
     """An omniret index: a store plus the encoder that fills it. Build with :meth:`Index.open`."""
 
-    def __init__(self, store: Store, encoder: Encoder, path: str) -> None:
+    def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False) -> None:
         self.store = store
         self.encoder = encoder
         self.path = path
+        self.log_queries = log_queries
+        self._stats: SpaceStats | None = None
+        self._pending: list[tuple[str, np.ndarray]] = []
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -50,6 +56,7 @@ class Index:
         device: str | None = None,
         batch_size: int | None = None,
         store: Store | None = None,
+        log_queries: bool = False,
         **store_options: Any,
     ) -> Index:
         """Open the index at ``path``, creating it if needed.
@@ -85,7 +92,7 @@ class Index:
             if store is None:
                 st.close()
             raise
-        return cls(st, encoder, path)
+        return cls(st, encoder, path, log_queries=log_queries)
 
     def close(self) -> None:
         self.store.close()
@@ -154,22 +161,149 @@ class Index:
         mtime_min: float | None = None,
         mtime_max: float | None = None,
         rollup: bool = False,
+        hubness: str = "none",
+        gap: str = "none",
+        compose: str = "sum",
+        alpha: float | None = None,
+        beta: float | None = None,
+        hybrid: str = "none",
+        negative: str | Sequence[str] | None = None,
+        like: Sequence[str] | None = None,
+        terms: Sequence[Term] | None = None,
+        candidates: int | None = None,
     ) -> list[Hit]:
-        """Search by text or by an example image. Always returns ``list[Hit]``, best first.
+        """Search by text, by an example image, by both (a composed query), or by query algebra.
 
-        ``modality`` restricts the kinds of items returned; ``where`` is equality on item metadata
-        (or a full :class:`Filter`); ``rollup=True`` returns parents (files) instead of children
-        (text chunks), each scored by its best child.
+        Always returns ``list[Hit]``, best first. ``modality``, ``where`` (metadata equality or a
+        :class:`Filter`), ``path_glob`` and ``mtime_*`` filter; ``rollup=True`` returns parents
+        (files) scored by their best child. Ranking stages (see :mod:`omniret.pipeline`):
+        ``hubness`` (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose``
+        (sum|weimo|pdv, with ``alpha``/``beta``) when both ``text`` and ``image`` are given,
+        ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense). ``negative`` texts are
+        subtracted, ``like`` adds stored items as positive examples (and leaves them out of the
+        results), ``terms`` gives the full algebra as weighted :class:`Term` s.
         """
-        if not isinstance(k, int) or k < 1:
-            raise QueryError(f"k must be a positive integer, got {k!r}")
         flt = make_filter(modality, where, path_glob, mtime_min, mtime_max)
-        q = self.embed_query(text=text, image=image)
-        depth = k * 4 if rollup else k
-        scores, ids = self.store.search(self.encoder.space, q[None, :], depth, flt)
-        pairs = [(i, float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i is not None]
-        hits = self._hits(pairs)
+        exclude = frozenset(like or ())
+        opts = SearchOptions(k=k, where=flt, rollup=rollup, hubness=hubness, gap=gap, compose=compose,
+                             alpha=alpha, beta=beta, hybrid=hybrid, candidates=candidates, exclude=exclude)
+        opts.validate()
+        query = self._build_query(text, image, negative, like, terms, opts)
+        space = self.encoder.space
+        if space not in self.store.spaces():
+            return []
+        stats = self.stats() if (gap != "none" or hubness != "none") else None
+        ids, scores = pipeline.candidates(self.store, stats, space, query.vector, opts)
+        caption_fn = (lambda cand: self._caption_sims(query, cand)) if compose == "weimo" and image is not None else None
+        ids, scores = pipeline.rerank(self.store, stats, space, query, ids, scores, opts, caption_fn)
+        hits = self._hits(list(zip(ids, scores.tolist(), strict=True)))
+        self._log_query(query)
         return (_rollup(hits, self.store) if rollup else hits)[:k]
+
+    def _build_query(self, text: str | None, image: ImageLike | None, negative: str | Sequence[str] | None,
+                     like: Sequence[str] | None, terms: Sequence[Term] | None, opts: SearchOptions) -> Query:
+        all_terms: list[Term] = list(terms or ())
+        if text is not None and image is not None:
+            vec = self._composed(text, image, opts)
+            all_terms.insert(0, Term("vector", vec, 1.0))
+        elif text is not None:
+            all_terms.insert(0, Term("text", text, 1.0))
+        elif image is not None:
+            all_terms.insert(0, Term("image", image, 1.0))
+        for n in [negative] if isinstance(negative, str) else list(negative or ()):
+            all_terms.append(Term("text", n, -NEGATIVE_WEIGHT))
+        all_terms += [Term("item", i, 1.0) for i in like or ()]
+        if not all_terms:
+            raise QueryError("give a query: text=, image=, like= or terms=")
+        vecs = [self._term_vector(t) for t in all_terms]
+        weights = [t.weight for t in all_terms]
+        vec = vecs[0] if len(vecs) == 1 and weights[0] > 0 else combine_terms(vecs, weights)
+        lead = max((t for t in all_terms if t.weight > 0), key=lambda t: t.weight, default=all_terms[0])
+        mod = {"text": Modality.TEXT, "image": Modality.IMAGE, "vector": Modality.IMAGE}.get(lead.kind)
+        if mod is None:
+            mod = self._item_modality(lead.value)
+        words = " ".join(str(t.value) for t in all_terms if t.kind == "text" and t.weight > 0) or None
+        return Query(vec, mod, words)
+
+    def _term_vector(self, t: Term) -> np.ndarray:
+        if t.kind == "vector":
+            return np.asarray(t.value, dtype=np.float32)
+        if t.kind == "text":
+            return self.embed_query(text=t.value)
+        if t.kind == "image":
+            return self.embed_query(image=t.value)
+        if t.kind == "item":
+            v = self.store.vectors(self.encoder.space, [t.value])[0]
+            if np.isnan(v).any():
+                raise QueryError(f"item {t.value!r} has no vector in this index; check the id (omniret search --json shows ids)")
+            return v
+        raise QueryError(f"unknown query term kind {t.kind!r}; use text, image or item")
+
+    def _item_modality(self, item_id: str) -> Modality:
+        it = self.get(item_id)
+        return it.modality if it is not None else Modality.TEXT
+
+    def _composed(self, text: str, image: ImageLike, opts: SearchOptions) -> np.ndarray:
+        v = self.embed_query(image=image)
+        t = self.embed_query(text=text)
+        pair = None
+        if opts.compose == "pdv":
+            caption = _reference_caption(self, image)
+            if caption:
+                e = self.encoder.encode_text([caption, f"{caption}, {text}"], role=Role.QUERY)
+                pair = (e[0], e[1])
+        return compose_query(opts.compose, v, t, opts.alpha, opts.beta, pair)
+
+    def _caption_sims(self, query: Query, ids: list[str]) -> np.ndarray | None:
+        """WeiMoCIR's s_Q2C per candidate: mean cosine of the query with the item's captions (NaN: none)."""
+        items = self.store.get(ids)
+        caps = [_captions(it) for it in items]
+        flat = sorted({c for cs in caps for c in cs})
+        if not flat:
+            return None
+        emb = dict(zip(flat, self.encoder.encode_text(flat, role=Role.DOCUMENT), strict=True))
+        q = query.vector.astype(np.float64)
+        return np.array([np.mean([emb[c] @ q for c in cs]) if cs else np.nan for cs in caps])
+
+    # -- banks and statistics ------------------------------------------------------------------
+    def stats(self) -> SpaceStats:
+        """The (lazily built) statistics of the index's space: modality moments, hubness banks."""
+        if self._stats is None:
+            self._stats = SpaceStats(self.store, self.encoder.space, self.path)
+        return self._stats
+
+    def set_query_bank(self, texts: Sequence[str] | None = None, *, from_items: bool = False,
+                       append: bool = False, limit: int = 5000, source: str = "texts") -> int:
+        """Set the query bank that hubness corrections (is, qbnorm, dbnorm, dualdis) normalise by.
+
+        ``texts``: sample queries (e.g. a log of real queries, or training captions); or
+        ``from_items=True``: up to ``limit`` of the index's own text items and captions. Returns
+        the bank size. The bank is stored in the index and the statistics follow every add/remove.
+        """
+        if texts is None and not from_items:
+            raise QueryError("give texts=[...] (sample queries) or from_items=True")
+        bank_texts = [t for t in (texts or []) if isinstance(t, str) and t.strip()]
+        if from_items:
+            bank_texts += _item_texts(self.store, limit)
+        if not bank_texts:
+            raise QueryError("the query bank would be empty: no non-empty texts were given or found")
+        bank_texts = bank_texts[:limit] if not append else bank_texts
+        vecs = np.concatenate([self.encoder.encode_text(bank_texts[i : i + 256], role=Role.QUERY)
+                               for i in range(0, len(bank_texts), 256)])
+        self.stats().set_query_bank(Bank(vecs, bank_texts, source), append=append)
+        self.stats().refresh(force=True)
+        qb = self.stats().query_bank()
+        return 0 if qb is None else len(qb.vectors)
+
+    def _log_query(self, query: Query) -> None:
+        """Opt-in rolling query log (``Index.open(..., log_queries=True)``) feeding the query bank."""
+        if not self.log_queries or query.modality is not Modality.TEXT or not query.text:
+            return
+        self._pending.append((query.text, query.vector))
+        if len(self._pending) >= 32:
+            texts, vecs = zip(*self._pending, strict=True)
+            self.stats().set_query_bank(Bank(np.stack(vecs), list(texts), "query-log"), append=True)
+            self._pending.clear()
 
     def _hits(self, pairs: Sequence[tuple[str, float]]) -> list[Hit]:
         items = self.store.get([i for i, _ in pairs])
@@ -248,6 +382,44 @@ def _load_query_image(image: ImageLike, target_size: int) -> Any:
         except MediaError as e:
             raise QueryError(f"query image {e}") from e
     raise QueryError(f"image must be a file path or a PIL image, got {type(image).__name__}")
+
+
+def _captions(it: Item | None) -> list[str]:
+    """Captions of an item for WeiMoCIR: ``caption``/``captions``/``alt``/``ocr_text``/``title`` metadata."""
+    if it is None:
+        return []
+    out: list[str] = []
+    for key in ("caption", "captions", "alt", "ocr_text", "title"):
+        v = it.metadata.get(key)
+        if isinstance(v, str) and v.strip():
+            out.append(v.strip())
+        elif isinstance(v, list):
+            out += [c.strip() for c in v if isinstance(c, str) and c.strip()]
+    return out
+
+
+def _reference_caption(index: Index, image: ImageLike) -> str | None:
+    """A caption of the reference image if it is an indexed file that has one (for PDV)."""
+    if not isinstance(image, str | os.PathLike):
+        return None
+    from omniret.items import make_id
+
+    caps = _captions(index.get(make_id(os.path.realpath(os.fspath(image)))))
+    return caps[0] if caps else None
+
+
+def _item_texts(store: Store, limit: int) -> list[str]:
+    out: list[str] = []
+    for it in store.iter_items(Filter(modalities=frozenset({Modality.TEXT}))):
+        if it.parent_id is not None and it.text:
+            out.append(it.text)
+        if len(out) >= limit:
+            return out
+    for it in store.iter_items(Filter(modalities=frozenset({Modality.IMAGE}))):
+        out += _captions(it)
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _hit(it: Item, score: float) -> Hit:

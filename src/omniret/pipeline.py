@@ -1,0 +1,227 @@
+"""The search pipeline: query terms → query vector → candidates → ranking stages → scored ids.
+
+Stages, each a pure function from :mod:`omniret.search` applied to the ANN candidate set
+(top-K', default ``max(100, 10·k)`` when any stage runs), so a search costs one ANN call plus
+O(K') work:
+
+1. **query**: one or more weighted terms (texts, images, stored items); a reference image plus a
+   text is a *composed* query (``sum``, ``weimo`` = WeiMoCIR, ``pdv`` = PDV-F);
+2. **candidates**: the store's ANN search (per modality when calibrating a mixed index);
+3. **weimo caption branch**: ``(1−β)·s_Q2I + β·s_Q2C`` for candidates that have captions;
+4. **gap**: ``center`` (per-modality mean-centring + re-normalising of query and candidates) or
+   ``calibrate`` (per-query, per-modality T-norm, so modalities interleave fairly);
+5. **hubness**: ``is``, ``qbnorm`` (dynamic inverted softmax), ``dbnorm`` (DualIS), ``dualdis``,
+   all log-domain, from statistics precomputed per gallery item (:mod:`omniret.stats`);
+6. **hybrid**: BM25 (SQLite FTS5) fused with the dense ranking by RRF (k = 60) or weighted
+   min-max / z-score sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import QueryError
+from omniret.items import Modality
+from omniret.search import composed as comp
+from omniret.search import fusion
+from omniret.search import gap as gapm
+from omniret.search import hubness as hub
+from omniret.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
+from omniret.store.base import Filter, Store
+
+HUBNESS = ("none", "is", "qbnorm", "dbnorm", "dualdis")
+GAP = ("none", "center", "calibrate")
+COMPOSE = ("sum", "weimo", "pdv")
+HYBRID = ("none", "rrf", "minmax", "zscore")
+#: WeiMoCIR's CLIP-backbone defaults (Wu et al. 2024); PDV's FashionIQ CIReVL ViT-B/32 values
+WEIMO_ALPHA, WEIMO_BETA = 0.8, 0.1
+PDV_ALPHA, PDV_BETA = 1.4, 0.75
+NEGATIVE_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Term:
+    """One query term: a text, an image (path or PIL image) or a stored item id, with a weight."""
+
+    kind: str  # "text" | "image" | "item"
+    value: Any
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 10
+    where: Filter | None = None
+    rollup: bool = False
+    hubness: str = "none"
+    gap: str = "none"
+    compose: str = "sum"
+    alpha: float | None = None
+    beta: float | None = None
+    hybrid: str = "none"
+    candidates: int | None = None
+    exclude: frozenset[str] = field(default_factory=frozenset)
+
+    def validate(self) -> None:
+        for name, value, choices in (("hubness", self.hubness, HUBNESS), ("gap", self.gap, GAP),
+                                     ("compose", self.compose, COMPOSE), ("hybrid", self.hybrid, HYBRID)):
+            if value not in choices:
+                raise QueryError(f"unknown {name} method {value!r}; choose from {', '.join(choices)}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise QueryError(f"k must be a positive integer, got {self.k!r}")
+        if self.hubness != "none" and self.gap != "none":
+            raise QueryError("hubness and gap corrections are exclusive (the hubness statistics are computed "
+                             "on uncorrected scores); pick one of them")
+
+    def depth(self) -> int:
+        """K': how many ANN candidates the stages see."""
+        staged = self.hubness != "none" or self.gap != "none" or self.hybrid != "none" or self.compose == "weimo"
+        base = self.candidates or (max(100, 10 * self.k) if staged else self.k)
+        return base * (4 if self.rollup else 1) + len(self.exclude)
+
+
+@dataclass
+class Query:
+    """The embedded query: its vector, the modality that dominates it, and what stages need."""
+
+    vector: np.ndarray
+    modality: Modality
+    text: str | None = None  # for the lexical run and WeiMoCIR's caption branch
+
+
+def combine_terms(vectors: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Query algebra: ``normalize(Σ w_i v_i)`` (negative weights subtract a concept)."""
+    acc = np.zeros_like(np.asarray(vectors[0], dtype=np.float64))
+    for v, w in zip(vectors, weights, strict=True):
+        acc += w * np.asarray(v, dtype=np.float64)
+    if not np.linalg.norm(acc) > 1e-9:
+        raise QueryError("the query terms cancel out (their weighted sum is zero); change the weights")
+    return comp.normalize(acc).astype(np.float32)
+
+
+def compose_query(method: str, v: np.ndarray, t: np.ndarray, alpha: float | None, beta: float | None,
+                  caption_pair: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Reference image ``v`` + modification text ``t`` → one query vector.
+
+    ``pdv`` needs text embeddings of the reference's caption without and with the modification
+    (``caption_pair``); without a caption the prompt direction is taken as ``t`` itself
+    (Δ = t), the paper's "empty prompt" fallback in spirit.
+    """
+    if method == "sum":
+        return comp.sum_compose(v, t).astype(np.float32)
+    if method == "weimo":
+        return comp.weighted_compose(comp.normalize(v), comp.normalize(t), WEIMO_ALPHA if alpha is None else alpha
+                                     ).astype(np.float32)
+    a = PDV_ALPHA if alpha is None else alpha
+    b = PDV_BETA if beta is None else beta
+    if caption_pair is None:  # f_text = 0, so Δ = t: PDV-F = normalize((1-β)(v + a·t) + β·a·t)
+        vn, tn = comp.normalize(v), comp.normalize(t)
+        return comp.normalize((1 - b) * (vn + a * tn) + b * a * tn).astype(np.float32)
+    return comp.pdv(caption_pair[0], caption_pair[1], v, a, a, b).astype(np.float32)
+
+
+def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray, opts: SearchOptions
+               ) -> tuple[list[str], np.ndarray]:
+    """ANN candidates ``(ids, scores)``; per modality when calibrating so each modality is represented."""
+    depth = opts.depth()
+    where = opts.where
+    mods: list[Modality | None] = [None]
+    if opts.gap == "calibrate" and stats is not None and (where is None or where.modalities is None
+                                                          or len(where.modalities) > 1):
+        present = [m for m, n in zip(MODALITIES, stats.counts(), strict=True) if n
+                   and (where is None or where.modalities is None or m in where.modalities)]
+        mods = list(present) or [None]
+    ids: list[str] = []
+    scores: list[float] = []
+    for m in mods:
+        w = where if m is None else _with_modality(where, m)
+        s, i = store.search(space, q[None, :], depth, w)
+        for doc, sc in zip(i[0], s[0], strict=True):
+            if doc is not None and doc not in opts.exclude:
+                ids.append(doc)
+                scores.append(float(sc))
+    return ids, np.asarray(scores, dtype=np.float64)
+
+
+def _with_modality(where: Filter | None, m: Modality) -> Filter:
+    base = where or Filter()
+    return Filter(frozenset({m}), base.path_glob, base.mtime_min, base.mtime_max, base.metadata,
+                  base.parent_id, base.ids)
+
+
+def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids: list[str],
+           scores: np.ndarray, opts: SearchOptions,
+           caption_sims: Callable[[list[str]], np.ndarray | None] | None = None) -> tuple[list[str], np.ndarray]:
+    """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first)."""
+    if not ids:
+        return ids, scores
+    s = scores.copy()
+    if opts.compose == "weimo" and caption_sims is not None:
+        s_q2c = caption_sims(ids)
+        if s_q2c is not None:
+            beta = WEIMO_BETA if opts.beta is None else opts.beta
+            have = ~np.isnan(s_q2c)
+            s[have] = comp.weimocir_from_sims(s[have], s_q2c[have], beta)
+    if opts.gap != "none" or opts.hubness != "none":
+        if stats is None:
+            raise QueryError("this index has no statistics for its space yet; add items first")
+        stats.refresh()
+    if opts.gap == "center":
+        s = _center(store, stats, space, query, ids)  # type: ignore[arg-type]
+    elif opts.gap == "calibrate":
+        s = _calibrate(stats, query, ids, s)  # type: ignore[arg-type]
+    if opts.hubness != "none":
+        s = _hubness(stats, ids, s, opts.hubness)  # type: ignore[arg-type]
+    if opts.hybrid != "none":
+        return _hybrid(store, query, ids, s, opts)
+    order = np.lexsort((np.array(ids, dtype=object).astype(str), -s))
+    return [ids[i] for i in order], s[order]
+
+
+def _center(store: Store, stats: SpaceStats, space: str, query: Query, ids: list[str]) -> np.ndarray:
+    means = stats.means()
+    g = store.vectors(space, ids).astype(np.float64)
+    mods = stats.mod[np.maximum(stats.rows_of(ids), 0)]
+    q = gapm.center(query.vector[None, :], means[MOD_CODE[query.modality.value]])[0]
+    g_c = np.stack([gapm.center(g[i : i + 1], means[mods[i]])[0] for i in range(len(ids))])
+    return g_c @ q
+
+
+def _calibrate(stats: SpaceStats, query: Query, ids: list[str], s: np.ndarray) -> np.ndarray:
+    rows = stats.rows_of(ids)
+    mods = np.where(rows >= 0, stats.mod[np.maximum(rows, 0)], MOD_CODE[query.modality.value])
+    return gapm.tnorm_scores(query.vector[None, :], s[None, :], mods[None, :], stats.means(), stats.covs())[0]
+
+
+def _hubness(stats: SpaceStats, ids: list[str], s: np.ndarray, method: str) -> np.ndarray:
+    rows = stats.rows_of(ids)[None, :]
+    a = stats.hubness_arrays(rows, method)
+    cand = s[None, :]
+    if method == "is":
+        out = hub.apply_inverted_softmax(cand, a["log_zq"], QB_BETA)
+    elif method == "qbnorm":
+        out = hub.apply_qbnorm(cand, a["log_zq"], a["active_q"], QB_BETA)
+    elif method == "dbnorm":
+        out = hub.apply_dual_is(cand, a["log_zq"], a["log_zg"], DB_BETA1, DB_BETA2)
+    else:
+        out = hub.apply_dual_dis(cand, a["log_zq"], a["active_q"], a["log_zg"], a["active_g"], DB_BETA1, DB_BETA2)
+    out = np.where(np.isfinite(out), out, -np.inf)
+    return out[0]
+
+
+def _hybrid(store: Store, query: Query, ids: list[str], s: np.ndarray, opts: SearchOptions
+            ) -> tuple[list[str], np.ndarray]:
+    if not query.text:
+        raise QueryError("hybrid search needs a text in the query (BM25 runs on words)")
+    lexical = store.lexical(query.text, opts.depth(), opts.where)
+    dense = dict(zip(ids, s.tolist(), strict=True))
+    lex = {d: sc for d, sc in lexical if d not in opts.exclude}
+    if opts.hybrid == "rrf":
+        fused_ids, fused = fusion.rrf([dense, lex]) if lex else fusion.rrf([dense])
+    else:
+        fused_ids, fused = fusion.weighted_sum([dense, lex] if lex else [dense], norm=opts.hybrid)
+    return [str(i) for i in fused_ids], np.asarray(fused)

@@ -1,0 +1,247 @@
+"""Per-space statistics that the ranking stages need, kept current as the index changes.
+
+For one vector space this holds, aligned with the items that have a vector there:
+
+- per-modality moments (sum, sum of outer products, count) → means for modality-gap centring
+  and covariances for per-modality score calibration (T-norm);
+- hubness statistics from the banks: for the query bank ``log Zq`` and QB-Norm's activation set,
+  for the gallery bank (a sample of the index's own items) ``log Zg`` and its activation set,
+  and each bank row's current top-k (what keeps the activation set exact under additions).
+
+The banks are the source of truth (vectors + the texts they came from, in ``<index>/banks/``);
+the statistics are derived (``<index>/stats/``, rebuilt when missing or stale) and refreshed
+after every add/remove: additions cost O(bank size × new items) (moments and log Z are sums,
+top-k lists merge); a removal or a replaced item recomputes everything from the stored vectors.
+The math is in :mod:`omniret.search.hubness` and :mod:`omniret.search.gap`; this module only
+keeps state and does IO.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import QueryError
+from omniret.items import Modality
+from omniret.search import gap as gapm
+from omniret.search import hubness as hub
+from omniret.store.base import Store
+
+MODALITIES: tuple[Modality, ...] = tuple(Modality)
+MOD_CODE = {m.value: i for i, m in enumerate(MODALITIES)}
+QB_BETA = 20.0  # QB-Norm's default inverse temperature (Bogolin et al. 2022)
+DB_BETA1, DB_BETA2 = 1 / 1.99, 3.0  # DBNorm's official defaults
+BANK_K = 1
+GALLERY_BANK_SIZE = 2000
+_CHUNK = 20_000
+
+
+@dataclass
+class Bank:
+    """A bank of vectors in one space (queries, or a sample of gallery items), with provenance."""
+
+    vectors: np.ndarray  # (n, d) float32, L2-normalised
+    texts: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, vectors=self.vectors.astype(np.float16), texts=np.array(self.texts, dtype=object),
+                 source=np.array(self.source))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Bank | None:
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=True) as z:
+            return cls(z["vectors"].astype(np.float32), list(z["texts"]), str(z["source"]))
+
+
+@dataclass
+class _BankStats:
+    log_z: dict[float, np.ndarray]  # beta → (Ng,) log Σ_b exp(beta · s_bj)
+    top_ids: np.ndarray  # (Nb, k) item row positions
+    top_scores: np.ndarray  # (Nb, k)
+
+    def active(self, n: int) -> np.ndarray:
+        return hub.activation_mask(self.top_ids, n)
+
+
+class SpaceStats:
+    """Statistics of one space of one index. Thread-safe; refresh with :meth:`refresh`."""
+
+    def __init__(self, store: Store, space: str, folder: str | os.PathLike[str]) -> None:
+        self.store = store
+        self.space = space
+        self.folder = Path(folder)
+        self.lock = threading.RLock()
+        self.version = -1
+        self.ids: list[str] = []
+        self.row: dict[str, int] = {}
+        self.mod = np.zeros(0, dtype=np.int64)
+        self.dim = 0
+        self.moments: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.qstats: _BankStats | None = None
+        self.gstats: _BankStats | None = None
+        self._gbank: np.ndarray | None = None
+
+    # -- banks ---------------------------------------------------------------------------------
+    def _bank_path(self, kind: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.space)
+        return self.folder / "banks" / f"{safe}-{kind}.npz"
+
+    def query_bank(self) -> Bank | None:
+        return Bank.load(self._bank_path("query"))
+
+    def set_query_bank(self, bank: Bank, *, append: bool = False) -> None:
+        with self.lock:
+            old = self.query_bank() if append else None
+            if old is not None:
+                bank = Bank(np.concatenate([old.vectors, bank.vectors]), old.texts + bank.texts,
+                            f"{old.source}+{bank.source}")
+            bank.save(self._bank_path("query"))
+            self.version = -1  # recompute hubness stats on next refresh
+
+    # -- refresh ---------------------------------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> None:
+        """Bring the statistics up to the store's latest commit."""
+        with self.lock:
+            v = self.store.version()
+            if v == self.version and not force:
+                return
+            if not force and self.version >= 0 and self.store.deleted_since(self.space, self.version) == 0:
+                ids, mods, vecs = self._read(since=self.version)
+                if not any(i in self.row for i in ids):
+                    self._append(ids, mods, vecs)
+                    self.version = v
+                    return
+            ids, mods, vecs = self._read(since=0)
+            self._rebuild(ids, mods, vecs)
+            self.version = v
+
+    def _read(self, since: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        ids: list[str] = []
+        mods: list[int] = []
+        parts: list[np.ndarray] = []
+        for chunk_ids, chunk_mods, mat in self.store.iter_vectors(self.space, since=since, chunk=_CHUNK):
+            ids.extend(chunk_ids)
+            mods.extend(MOD_CODE[m] for m in chunk_mods)
+            parts.append(mat.astype(np.float32))
+        dim = self.store.spaces().get(self.space, 0)
+        vecs = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        return ids, np.asarray(mods, dtype=np.int64), vecs
+
+    def _rebuild(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
+        self.ids, self.mod, self.dim = ids, mods, vecs.shape[1]
+        self.row = {i: n for n, i in enumerate(ids)}
+        self.moments = [gapm.moments(vecs[mods == c]) if (mods == c).any() else
+                        (np.zeros(self.dim), np.zeros((self.dim, self.dim)), 0) for c in range(len(MODALITIES))]
+        qbank = self.query_bank()
+        self.qstats = (_bank_stats(qbank.vectors, vecs, (QB_BETA, DB_BETA1))
+                       if qbank is not None and len(ids) else None)
+        self.gstats = None
+        self._gbank = None
+        if len(ids):  # DBNorm's gallery bank: a fixed-seed sample of the index's own items
+            rng = np.random.default_rng(0)
+            sample = rng.choice(len(ids), size=min(GALLERY_BANK_SIZE, len(ids)), replace=False)
+            self._gbank = vecs[np.sort(sample)].astype(np.float32)
+            self.gstats = _bank_stats(self._gbank, vecs, (DB_BETA2,))
+
+    def _append(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
+        """Fold newly added items in: moments add up, log Z and top-k lists merge column-wise."""
+        if not ids:
+            return
+        if not self.ids:
+            self._rebuild(ids, mods, vecs)
+            return
+        first = len(self.ids)
+        self.ids = self.ids + ids
+        self.row.update({i: first + n for n, i in enumerate(ids)})
+        self.mod = np.concatenate([self.mod, mods])
+        for c in range(len(MODALITIES)):
+            sel = vecs[mods == c]
+            if len(sel):
+                self.moments[c] = gapm.moments_update(self.moments[c], sel)
+        qbank = self.query_bank()
+        if self.qstats is not None and qbank is not None:
+            self.qstats = _extend(self.qstats, qbank.vectors, vecs, first)
+        if self.gstats is not None and self._gbank is not None:
+            self.gstats = _extend(self.gstats, self._gbank, vecs, first)
+
+    # -- accessors used by the search stages ------------------------------------------------------
+    def means(self) -> np.ndarray:
+        """(M, d) mean vector of each modality (zeros where the modality has no item)."""
+        out = np.zeros((len(MODALITIES), self.dim))
+        for c, (s, _, n) in enumerate(self.moments):
+            if n:
+                out[c] = s / n
+        return out
+
+    def counts(self) -> np.ndarray:
+        return np.array([n for _, _, n in self.moments])
+
+    def covs(self) -> np.ndarray:
+        out = np.zeros((len(MODALITIES), self.dim, self.dim))
+        for c, m in enumerate(self.moments):
+            if m[2] > 1:
+                out[c] = gapm.moments_mean_cov(m)[1]
+        return out
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Row positions of candidate ids (-1 for ids this refresh has not seen)."""
+        return np.array([self.row.get(i, -1) for i in ids], dtype=np.int64)
+
+    def hubness_arrays(self, rows: np.ndarray, method: str) -> dict[str, np.ndarray]:
+        """Per-candidate statistics for ``method`` (rows: (nq, K') positions, -1 = unknown)."""
+        need_q = method in ("is", "qbnorm", "dbnorm", "dualdis")
+        if need_q and self.qstats is None:
+            raise QueryError(
+                f"hubness={method!r} needs a query bank for space {self.space!r}: set one with "
+                "`omniret bank --queries FILE` or Index.set_query_bank(texts)")
+        out: dict[str, np.ndarray] = {}
+        n = len(self.ids)
+        qbeta = QB_BETA if method in ("is", "qbnorm") else DB_BETA1
+        for key, st, beta in (("q", self.qstats, qbeta), ("g", self.gstats, DB_BETA2)):
+            if st is None or not n:
+                continue
+            safe = np.maximum(rows, 0)
+            # a candidate the statistics have not seen yet (committed by another process since the
+            # last refresh) is inactive and gets the median log Z, so it is neither lost nor boosted
+            neutral = float(np.median(st.log_z[beta]))
+            out[f"log_z{key}"] = np.where(rows >= 0, st.log_z[beta][safe], neutral)
+            out[f"active_{key}"] = np.where(rows >= 0, st.active(n)[safe], False)
+        return out
+
+    def info(self) -> dict[str, Any]:
+        qb = self.query_bank()
+        return {"items": len(self.ids), "query_bank": 0 if qb is None else len(qb.vectors),
+                "query_bank_source": None if qb is None else qb.source,
+                "per_modality": {m.value: int(n) for m, n in zip(MODALITIES, self.counts(), strict=True) if n}}
+
+
+def _extend(st: _BankStats, bank: np.ndarray, new: np.ndarray, first: int) -> _BankStats:
+    sims = bank.astype(np.float32) @ new.T
+    log_z = {b: np.concatenate([lz, hub.gallery_stats(sims, b, BANK_K)[0]]) for b, lz in st.log_z.items()}
+    ids, scores = hub.merge_bank_topk(st.top_ids, st.top_scores, sims, first, BANK_K)
+    return _BankStats(log_z, ids, scores)
+
+
+def _bank_stats(bank: np.ndarray, gallery: np.ndarray, betas: Sequence[float]) -> _BankStats:
+    """log Z (per beta) and each bank row's top-k over the gallery, in chunks of gallery columns."""
+    log_z = {b: np.full(len(gallery), -np.inf) for b in betas}
+    top_ids = np.zeros((len(bank), 0), dtype=np.int64)
+    top_scores = np.zeros((len(bank), 0))
+    for start in range(0, len(gallery), _CHUNK):
+        sims = bank.astype(np.float32) @ gallery[start : start + _CHUNK].T  # (Nb, chunk)
+        for b in betas:
+            log_z[b][start : start + _CHUNK] = hub.gallery_stats(sims, b, BANK_K)[0]
+        top_ids, top_scores = hub.merge_bank_topk(top_ids, top_scores, sims, start, BANK_K)
+    return _BankStats(log_z, top_ids, top_scores)
