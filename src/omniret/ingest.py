@@ -235,7 +235,8 @@ def file_items(d: DecodedFile) -> list[Item]:
     if t.modality is Modality.IMAGE:
         return [Item(fid, t.uri, Modality.IMAGE, metadata=base, content_hash=t.content_hash, mtime=mtime)]
     first = d.chunks[0][0] if d.chunks else ""
-    parent = Item(fid, t.uri, Modality.TEXT, text=first[:200], metadata={**base, "chunks": len(d.chunks)},
+    # the parent carries no text of its own (its chunks do; duplicating it would skew BM25): only a preview
+    parent = Item(fid, t.uri, Modality.TEXT, metadata={**base, "chunks": len(d.chunks), "preview": first[:200]},
                   content_hash=t.content_hash, mtime=mtime)
     children = [
         Item(make_id(t.uri, part=str(i)), t.uri, Modality.TEXT, parent_id=fid, span=(float(s), float(e)),

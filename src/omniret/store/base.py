@@ -163,6 +163,22 @@ class Store(ABC):
     def info(self) -> dict[str, Any]:
         """Counts per modality and space, size on disk, index kinds."""
 
+    # -- change tracking (for derived statistics) ---------------------------------------------------
+    def version(self) -> int:
+        """A number that grows with every commit (the commit counter)."""
+        raise NotImplementedError(f"{type(self).__name__} does not track versions")
+
+    def iter_vectors(
+        self, space: str, *, since: int = 0, chunk: int = 10_000
+    ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        """Live vectors of ``space`` written by commits after ``since``, in commit order, in chunks
+        of ``(item ids, item modalities, (n, dim) float32)``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot stream vectors")
+
+    def deleted_since(self, space: str, since: int) -> int:
+        """How many vectors of ``space`` were deleted or replaced by commits after ``since``."""
+        raise NotImplementedError(f"{type(self).__name__} does not track deletions")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
 

@@ -364,6 +364,28 @@ class EmbeddedStore(Store):
             "last_commit_time": float(commit_time) if commit_time else None,
         }
 
+    # -- change tracking ----------------------------------------------------------------------------
+    def version(self) -> int:
+        return self._current_seq()
+
+    def iter_vectors(
+        self, space: str, *, since: int = 0, chunk: int = 10_000
+    ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        dim = self.spaces().get(space)
+        if dim is None:
+            return
+        cur = self._conn().execute(
+            "SELECT v.item, i.modality, v.vec FROM vectors v JOIN items i ON i.id = v.item "
+            "WHERE v.space = ? AND v.seq > ? ORDER BY v.vid", (space, int(since)))
+        while rows := cur.fetchmany(chunk):
+            mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(len(rows), dim)
+            yield [r[0] for r in rows], [r[1] for r in rows], mat.astype(np.float32)
+
+    def deleted_since(self, space: str, since: int) -> int:
+        row = self._conn().execute(
+            "SELECT count(*) FROM tombstones WHERE space = ? AND seq > ?", (space, int(since))).fetchone()
+        return int(row[0])
+
     def close(self) -> None:
         """Save indexes that changed since they were saved, then close every connection."""
         if self._closed:
