@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from omniret import pipeline
 from omniret.errors import OmniretError
 
 EXIT_USER_ERROR = 2
@@ -126,7 +127,8 @@ cli.add_command(add_cmd, "index")
 
 @cli.command("search")
 @click.argument("query", required=False)
-@click.option("--image", "image", type=click.Path(dir_okay=False), help="Query by an example image.")
+@click.option("--image", "image", type=click.Path(dir_okay=False), help="Query by an example image (with QUERY: a composed query).")
+@click.option("--expr", default=None, help='Query algebra, e.g. \'"beach" -"people" +photo.jpg @ITEMID\'.')
 @click.option("-k", "--k", "k", type=click.IntRange(1, 10_000), default=10, show_default=True)
 @click.option("--modality", multiple=True, help="Only these modalities (repeatable): text, image...")
 @click.option("--glob", "path_glob", default=None, help="Only items whose path matches this glob.")
@@ -134,20 +136,37 @@ cli.add_command(add_cmd, "index")
 @click.option("--mtime-min", type=float, default=None, help="Files modified at or after (epoch seconds).")
 @click.option("--mtime-max", type=float, default=None, help="Files modified at or before (epoch seconds).")
 @click.option("--rollup", is_flag=True, help="Return files instead of chunks/segments.")
+@click.option("--hubness", type=click.Choice(pipeline.HUBNESS), default="none", show_default=True,
+              help="Hubness correction (needs a query bank: omniret bank).")
+@click.option("--gap", type=click.Choice(pipeline.GAP), default="none", show_default=True,
+              help="Modality-gap correction: centring, or per-modality calibration for mixed results.")
+@click.option("--compose", type=click.Choice(pipeline.COMPOSE), default="sum", show_default=True,
+              help="How --image and QUERY combine.")
+@click.option("--alpha", type=float, default=None, help="Composed-query text weight (weimo) or PDV scale.")
+@click.option("--beta", type=float, default=None, help="WeiMoCIR caption weight or PDV text/image mix.")
+@click.option("--hybrid", type=click.Choice(pipeline.HYBRID), default="none", show_default=True,
+              help="Fuse BM25 with dense results.")
+@click.option("--negative", multiple=True, help="Text to steer away from (repeatable).")
+@click.option("--like", multiple=True, help="More like this item id (repeatable).")
+@click.option("--candidates", type=click.IntRange(1, 100_000), default=None, help="ANN candidates the stages see (K').")
 @click.pass_context
-def search_cmd(ctx: click.Context, query: str | None, image: str | None, k: int, modality: tuple[str, ...],
-               path_glob: str | None, where: tuple[str, ...], mtime_min: float | None,
-               mtime_max: float | None, rollup: bool) -> None:
-    """Search the index by text (QUERY) or by an example image (--image)."""
+def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: str | None, k: int,
+               modality: tuple[str, ...], path_glob: str | None, where: tuple[str, ...],
+               mtime_min: float | None, mtime_max: float | None, rollup: bool, hubness: str, gap: str,
+               compose: str, alpha: float | None, beta: float | None, hybrid: str,
+               negative: tuple[str, ...], like: tuple[str, ...], candidates: int | None) -> None:
+    """Search by text (QUERY), by an example image (--image), by both, or by query algebra (--expr)."""
     s = _settings(ctx)
     with _errors(s):
-        if query is None and image is None:
-            raise OmniretError("give a text QUERY or --image PATH")
-        if query is not None and image is not None:
-            raise OmniretError("composed queries (image + text) are not supported yet; give one of QUERY or --image")
+        if query is None and image is None and expr is None and not like:
+            raise OmniretError("give a text QUERY, --image PATH, --expr or --like ID")
         idx = _open(s, must_exist=True)
+        terms = idx.parse_expression(expr) if expr else None
         hits = idx.search(query, image=image, k=k, modality=list(modality) or None, where=_parse_where(where),
-                          path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup)
+                          path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
+                          hubness=hubness, gap=gap, compose=compose, alpha=alpha, beta=beta, hybrid=hybrid,
+                          negative=list(negative) or None, like=list(like) or None, terms=terms,
+                          candidates=candidates)
         idx.close()
         for rank, h in enumerate(hits, 1):
             if s.json:
@@ -158,6 +177,33 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, k: int,
                 click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:5s}  {h.uri}{where_txt}{snippet}")
         if not hits and not s.json:
             click.echo("no results")
+
+
+@cli.command("bank")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False),
+              help="A file of sample queries, one per line.")
+@click.option("--from-items", is_flag=True, help="Use the index's own text items and captions.")
+@click.option("--append", is_flag=True, help="Add to the existing bank instead of replacing it.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=5000, show_default=True)
+@click.pass_context
+def bank_cmd(ctx: click.Context, queries_file: str | None, from_items: bool, append: bool, limit: int) -> None:
+    """Set the query bank that hubness corrections (--hubness) normalise by."""
+    s = _settings(ctx)
+    with _errors(s):
+        if not queries_file and not from_items:
+            raise OmniretError("give --queries FILE (one query per line) or --from-items")
+        texts = None
+        if queries_file:
+            with open(queries_file, encoding="utf-8") as f:
+                texts = [line.strip() for line in f if line.strip()]
+        idx = _open(s, must_exist=True)
+        n = idx.set_query_bank(texts, from_items=from_items, append=append, limit=limit,
+                               source=f"file:{os.path.basename(queries_file)}" if queries_file else "items")
+        idx.close()
+        if s.json:
+            _emit(s, {"event": "bank", "query_bank": n})
+        else:
+            click.echo(f"query bank: {n} queries")
 
 
 def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:

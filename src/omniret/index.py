@@ -200,6 +200,12 @@ class Index:
         self._log_query(query)
         return (_rollup(hits, self.store) if rollup else hits)[:k]
 
+    def parse_expression(self, expr: str) -> list[Term]:
+        """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""
+        from omniret.sources.walk import modality_for
+
+        return pipeline.parse_expression(expr, lambda p: os.path.isfile(p) and modality_for(p) is Modality.IMAGE)
+
     def _build_query(self, text: str | None, image: ImageLike | None, negative: str | Sequence[str] | None,
                      like: Sequence[str] | None, terms: Sequence[Term] | None, opts: SearchOptions) -> Query:
         all_terms: list[Term] = list(terms or ())

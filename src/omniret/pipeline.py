@@ -18,6 +18,7 @@ O(K') work:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,43 @@ class Query:
     vector: np.ndarray
     modality: Modality
     text: str | None = None  # for the lexical run and WeiMoCIR's caption branch
+
+
+_TOKEN = re.compile(r'\s*([+-]?)(?:(\d+(?:\.\d+)?)\*)?(?:"([^"]*)"|(\S+))')
+
+
+def parse_expression(expr: str, is_file: Callable[[str], bool]) -> list[Term]:
+    """Parse query algebra: ``"beach" -"people" +photo.jpg 2*"sunset" @ITEMID``.
+
+    Each term: an optional sign (``-`` subtracts with weight 0.5 unless a weight is given), an
+    optional ``W*`` weight, then a "quoted text", an image path (``is_file`` says which bare words
+    are files), ``@id`` for a stored item, or a bare word (text). Adjacent bare words form one text.
+    """
+    terms: list[Term] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if m is None or m.end() == pos:
+            raise QueryError(f"cannot parse the query expression at {expr[pos:]!r}")
+        pos = m.end()
+        sign, weight, quoted, bare = m.groups()
+        w = float(weight) if weight else (NEGATIVE_WEIGHT if sign == "-" else 1.0)
+        w = -w if sign == "-" else w
+        if quoted is not None:
+            terms.append(Term("text", quoted, w))
+        elif bare.startswith("@") and len(bare) > 1:
+            terms.append(Term("item", bare[1:], w))
+        elif is_file(bare):
+            terms.append(Term("image", bare, w))
+        elif terms and not sign and not weight and terms[-1].kind == "text" and terms[-1].weight == 1.0 \
+                and not expr[m.start():m.end()].lstrip().startswith('"'):
+            terms[-1] = Term("text", f"{terms[-1].value} {bare}", 1.0)
+        else:
+            terms.append(Term("text", bare, w))
+    if not any(t.weight > 0 for t in terms):
+        raise QueryError(f"the query expression {expr!r} has no positive term")
+    return terms
 
 
 def combine_terms(vectors: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

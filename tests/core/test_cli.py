@@ -70,3 +70,26 @@ def test_env_var_selects_index(tmp_path: Path, corpus: Path, monkeypatch) -> Non
     monkeypatch.setenv("OMNIRET_INDEX", str(tmp_path / "envidx"))
     code, _, _ = run("-q", "add", str(corpus / "sub"), "--model", "fake", "--workers", "0")
     assert code == 0 and (tmp_path / "envidx" / "omniret.db").exists()
+
+
+def test_method_options_and_bank(tmp_path: Path, corpus: Path) -> None:
+    idx = str(tmp_path / "idx")
+    assert run("--index", idx, "-q", "add", str(corpus), "--model", "fake", "--workers", "0")[0] == 0
+    code, _, err = run("--index", idx, "search", "cats", "--hubness", "qbnorm")
+    assert code == EXIT_USER_ERROR and "query bank" in err
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("a sleepy cat\nrocket in orbit\n\npasta with sauce\n")
+    code, out, _ = run("--index", idx, "--json", "bank", "--queries", str(qfile))
+    assert code == 0 and json.loads(out)["query_bank"] == 3
+    for flags in (["--hubness", "qbnorm"], ["--hubness", "dbnorm"], ["--gap", "calibrate"], ["--hybrid", "rrf"],
+                  ["--negative", "pasta"]):
+        code, out, err = run("--index", idx, "--json", "search", "cats sleep in the sun", "-k", "3", *flags)
+        assert code == 0, (flags, err)
+        assert len(out.splitlines()) == 3
+    code, out, _ = run("--index", idx, "--json", "search", "but green", "--image", str(corpus / "red.png"),
+                       "--compose", "weimo", "-k", "2")
+    assert code == 0 and len(out.splitlines()) == 2
+    code, out, _ = run("--index", idx, "--json", "search", "--expr", f'"rocket" -"pasta" +{corpus / "blue.png"}')
+    assert code == 0 and out
+    code, _, err = run("--index", idx, "search", "x", "--gap", "center", "--hubness", "is")
+    assert code == EXIT_USER_ERROR and "exclusive" in err
