@@ -1,0 +1,312 @@
+"""Zero-shot classification and tagging of indexed items (or of files) against a label set.
+
+The scoring is the CLIP_benchmark rule of :mod:`omniret.search.classify` (Radford et al., ICML
+2021; LAION-AI/CLIP_benchmark ``zero_shot_classifier``):
+
+    class_emb_c = normalize( mean_{p in P_c} normalize( text_encoder(p) ) )
+    p(c | x)    = softmax_c( temperature * <normalize(x), class_emb_c> )
+
+where the prompt set ``P_c`` of a label is the prompt templates filled with the label (the 80
+CLIP ImageNet templates, or the bare label), plus its class descriptions when given (CuPL, Pratt
+et al., ICCV 2023, arXiv 2209.03320; ReCLAP-style sound descriptions, Ghosh et al. 2024 — all
+sentences averaged together, CuPL's "+e" variant), plus a gloss sentence from a pluggable gloss
+source (e.g. WordNet definitions) when the label has one.
+
+This module is the glue: it walks the index in bounded chunks, reads stored vectors, embeds the
+prompts with the index's own encoder, and (``write=True``) stores the labels in item metadata so
+that they become search filters (``index.search(..., where={"label": "cat"})``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import MediaError, ModelError, QueryError
+from omniret.items import Item, Modality, Role
+from omniret.search.classify import class_embeddings, classify_scores
+from omniret.search.prompts import IMAGENET_TEMPLATES, class_prompts
+from omniret.store.base import Filter, Store, WriteBatch
+
+__all__ = ["Classification", "build_prompts", "classify", "label_embeddings", "resolve_templates"]
+
+GlossSource = Callable[[str], "str | None"]
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {"clip80": IMAGENET_TEMPLATES, "none": ("{}",)}
+GLOSS_TEMPLATE = "a photo of a {label}, which is {gloss}."
+CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The labels of one item (``id``) or one file (``id`` is ``None``, ``uri`` names it).
+
+    ``labels``: ``(label, probability)`` best first; ``best``: the top label, or ``None`` when a
+    ``threshold`` left no label.
+    """
+
+    id: str | None
+    uri: str
+    labels: tuple[tuple[str, float], ...]
+    best: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "uri": self.uri, "best": self.best,
+                "labels": [{"label": lab, "prob": p} for lab, p in self.labels]}
+
+
+# -- prompts ------------------------------------------------------------------------------------
+def resolve_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
+    """``"clip80"`` (the 80 CLIP ImageNet templates), ``"none"`` (the bare label) or a list of templates."""
+    if isinstance(templates, str):
+        if templates not in TEMPLATE_SETS:
+            raise QueryError(f"unknown templates {templates!r}; choose from {', '.join(TEMPLATE_SETS)} or give a list")
+        return TEMPLATE_SETS[templates]
+    out = tuple(templates)
+    if not out or not all(isinstance(t, str) and t for t in out):
+        raise QueryError("templates must be 'clip80', 'none' or a non-empty list of strings with '{}' for the label")
+    return out
+
+
+def _gloss_fn(glosses: GlossSource | str | None) -> GlossSource | None:
+    """A gloss function, or ``None`` (with a warning) when the named source has no data here."""
+    if glosses is None or callable(glosses):
+        return glosses
+    if glosses != "wordnet":
+        raise QueryError(f"unknown gloss source {glosses!r}; use 'wordnet' or a function label -> definition")
+    from omniret.search.prompts import wordnet_gloss_source
+
+    try:
+        return wordnet_gloss_source(os.environ.get("OMNIRET_WORDNET") or None)
+    except ModelError as e:
+        warnings.warn(f"WordNet glosses skipped: {e}", stacklevel=3)
+        return None
+
+
+def build_prompts(
+    labels: Sequence[str],
+    templates: str | Sequence[str] = "clip80",
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+    glosses: GlossSource | str | None = None,
+) -> dict[str, list[str]]:
+    """The prompt sentences of every label: filled templates + its descriptions + its gloss sentence."""
+    labels = [str(lab).strip() for lab in labels]
+    if any(not lab for lab in labels):
+        raise QueryError("labels must be non-empty strings")
+    out = class_prompts(labels, resolve_templates(templates))
+    unknown = sorted(set(descriptions or {}) - set(labels))
+    if unknown:
+        raise QueryError(f"descriptions name labels that are not in the label set: {unknown[:5]}; fix the JSON keys")
+    for lab, sentences in (descriptions or {}).items():
+        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
+            raise QueryError(f"descriptions[{lab!r}] must be a list of sentences")
+        out[lab] += [s for s in sentences if s.strip()]
+    fn = _gloss_fn(glosses)
+    if fn is not None:
+        for lab in labels:
+            gloss = fn(lab)
+            if gloss:
+                out[lab].append(GLOSS_TEMPLATE.format(label=lab, gloss=gloss.strip().rstrip(".")))
+    return out
+
+
+def label_embeddings(encoder: Any, prompts: Mapping[str, Sequence[str]], batch_size: int = 256) -> np.ndarray:
+    """Class embeddings ``(C, dim)`` of the labels of ``prompts`` (in order), by prompt ensembling."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        parts = [encoder.encode_text(list(texts[i : i + batch_size]), role=Role.QUERY)
+                 for i in range(0, len(texts), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, encoder.dim), dtype=np.float32)
+
+    return class_embeddings(encode, list(prompts), prompts)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+def _pick(probs: np.ndarray, labels: Sequence[str], k: int, threshold: float | None) -> list[tuple[tuple[tuple[str, float], ...], str | None]]:
+    """Top-``k`` labels per row; with ``threshold``, only those with probability >= it (maybe none)."""
+    order = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, probs.shape[1])]
+    out = []
+    for row, idx in zip(probs, order, strict=True):
+        chosen = tuple((labels[j], float(row[j])) for j in idx if threshold is None or row[j] >= threshold)
+        out.append((chosen, chosen[0][0] if chosen else None))
+    return out
+
+
+def _score(vecs: np.ndarray, class_emb: np.ndarray, labels: Sequence[str], k: int, threshold: float | None,
+           temperature: float) -> list[tuple[tuple[tuple[str, float], ...], str | None]]:
+    probs, _, _ = classify_scores(vecs, class_emb, temperature=temperature, k=1)
+    return _pick(probs, labels, k, threshold)
+
+
+# -- the index walk -----------------------------------------------------------------------------
+def _filter(index: Any, where: Filter | Mapping[str, Any] | None, ids: Sequence[str] | None,
+            modality: str | Modality | Sequence[str | Modality] | None) -> Filter | None:
+    from omniret.index import make_filter  # the facade imports this module lazily; no cycle at import
+
+    flt = make_filter(modality, where)
+    if ids is not None:
+        if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+            raise QueryError("ids must be a list of item id strings")
+        flt = replace(flt or Filter(), ids=frozenset(ids))
+    return flt
+
+
+def _chunks(store: Store, flt: Filter | None, snapshot: bool, size: int) -> Iterator[list[Item]]:
+    """Items matching ``flt`` in lists of ``size``. ``snapshot``: list the ids first (the walk then
+    never sees its own rewrites, whatever the backend), then fetch each chunk's records."""
+    if snapshot:
+        ids = [it.id for it in store.iter_items(flt)]
+        for i in range(0, len(ids), size):
+            yield [it for it in store.get(ids[i : i + size]) if it is not None]
+        return
+    chunk: list[Item] = []
+    for it in store.iter_items(flt):
+        chunk.append(it)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _with_vectors(store: Store, space: str, items: list[Item]) -> tuple[list[Item], np.ndarray]:
+    vecs = store.vectors(space, [it.id for it in items])
+    keep = ~np.isnan(vecs).any(axis=1)
+    return [it for it, k in zip(items, keep, strict=True) if k], vecs[keep]
+
+
+def _write_labels(store: Store, items: Sequence[Item], picks: Sequence[tuple[Any, str | None]], key: str) -> None:
+    """One commit: the items with their labels in metadata, re-supplying their vectors in every space
+    (an upsert replaces an item wholesale, vectors included)."""
+    new_items = []
+    for it, (chosen, best) in zip(items, picks, strict=True):
+        meta = {k: v for k, v in it.metadata.items() if k not in (key, f"{key}s", f"{key}_probs")}
+        if best is not None:
+            meta.update({key: best, f"{key}s": [lab for lab, _ in chosen],
+                         f"{key}_probs": {lab: round(p, 6) for lab, p in chosen}})
+        new_items.append(replace(it, metadata=meta))
+    batch = WriteBatch(items=new_items)
+    ids = [it.id for it in new_items]
+    for space in store.spaces():
+        vecs = store.vectors(space, ids)
+        keep = ~np.isnan(vecs).any(axis=1)
+        if keep.any():
+            batch.vectors[space] = ([i for i, k in zip(ids, keep, strict=True) if k], vecs[keep])
+    store.commit(batch)
+
+
+def _check(k: int, threshold: float | None, temperature: float, key: str) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a positive integer, got {k!r}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise QueryError(f"threshold is a probability: give a value in [0, 1], got {threshold}")
+    if not temperature > 0:
+        raise QueryError(f"temperature must be > 0 (CLIP uses 100), got {temperature}")
+    if not key or not isinstance(key, str) or any(c in key for c in "'\"\\."):
+        raise QueryError(f"metadata key {key!r} must be a plain name such as 'label'")
+
+
+def classify(
+    index: Any,
+    labels: Sequence[str],
+    *,
+    where: Filter | Mapping[str, Any] | None = None,
+    ids: Sequence[str] | None = None,
+    modality: str | Modality | Sequence[str | Modality] | None = None,
+    files: Sequence[str | os.PathLike[str]] | None = None,
+    k: int = 1,
+    threshold: float | None = None,
+    templates: str | Sequence[str] = "clip80",
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+    glosses: GlossSource | str | None = None,
+    temperature: float = 100.0,
+    write: bool = False,
+    key: str = "label",
+    chunk: int = CHUNK,
+) -> list[Classification]:
+    """Zero-shot labels for the index's items (or for ``files``) against ``labels``.
+
+    ``p(c|x) = softmax_c(temperature * <x, class_emb_c>)`` with prompt-ensembled class embeddings
+    (see the module docstring; Radford et al. 2021, CuPL 2023). Index mode walks the items that
+    match ``where`` / ``ids`` / ``modality`` and have a vector in the index's space, ``chunk`` at
+    a time. Each result keeps the top-``k`` labels; with ``threshold`` only those whose
+    probability is >= it (multi-label tagging: possibly none). ``write=True`` stores
+    ``metadata[key] = best``, ``metadata[key + "s"] = [labels]`` and ``metadata[key + "_probs"]``
+    (one commit per chunk), so ``search(where={"label": "cat"})`` filters by them.
+    ``glosses``: ``"wordnet"`` (skipped with a warning when WordNet data is not installed; the
+    folder in ``$OMNIRET_WORDNET`` is used if set) or a function label -> definition.
+    """
+    _check(k, threshold, temperature, key)
+    if chunk < 1:
+        raise QueryError(f"chunk must be >= 1, got {chunk}")
+    prompts = build_prompts(labels, templates, descriptions, glosses)
+    names = list(prompts)
+    class_emb = label_embeddings(index.encoder, prompts)
+    if files is not None:
+        if write:
+            raise QueryError("write=True labels indexed items; files given to classify are not in the index")
+        if where is not None or ids is not None:
+            raise QueryError("where= and ids= select indexed items; leave them out when classifying files")
+        return _classify_files(index.encoder, files, class_emb, names, k, threshold, temperature)
+    store: Store = index.store
+    space = index.encoder.space
+    if space not in store.spaces():
+        return []
+    flt = _filter(index, where, ids, modality)
+    out: list[Classification] = []
+    for items in _chunks(store, flt, snapshot=write, size=chunk):
+        items, vecs = _with_vectors(store, space, items)
+        if not items:
+            continue
+        picks = _score(vecs, class_emb, names, k, threshold, temperature)
+        if write:
+            _write_labels(store, items, picks, key)
+        out += [Classification(it.id, it.uri, chosen, best) for it, (chosen, best) in zip(items, picks, strict=True)]
+    return out
+
+
+# -- files mode ---------------------------------------------------------------------------------
+def _embed_file(encoder: Any, uri: str, modality: Modality) -> np.ndarray:
+    """One ``(dim,)`` vector for a file: the image, the mean of its text chunks, or the whole sound."""
+    from omniret import media
+
+    if modality is Modality.IMAGE and encoder.supports(Modality.IMAGE):
+        im = media.decode(uri, Modality.IMAGE, target_size=encoder.image_size)
+        return np.asarray(encoder.encode_images([im], role=Role.DOCUMENT)[0])
+    if modality is Modality.TEXT and encoder.supports(Modality.TEXT):
+        chunks = [c.text for c in media.decode(uri, Modality.TEXT)]
+        if not chunks:
+            raise MediaError(uri, "the file holds no text")
+        v = np.asarray(encoder.encode_text(chunks, role=Role.DOCUMENT), dtype=np.float64).mean(axis=0)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+    if modality is Modality.AUDIO and encoder.supports(Modality.AUDIO):
+        clip = media.decode(uri, Modality.AUDIO, sample_rate=encoder.audio_rate)
+        return np.asarray(encoder.encode_audio([clip.samples], clip.sample_rate, role=Role.DOCUMENT)[0])
+    raise MediaError(uri, f"cannot classify a {modality.value} file with model {encoder.name!r}; "
+                          "add it to the index and classify the indexed items instead")
+
+
+def _classify_files(encoder: Any, files: Sequence[str | os.PathLike[str]], class_emb: np.ndarray,
+                    names: Sequence[str], k: int, threshold: float | None, temperature: float) -> list[Classification]:
+    """Decode and embed ``files`` (not indexing them) and label each; a bad file is skipped with a warning."""
+    from omniret.sources.walk import walk
+
+    if isinstance(files, str | os.PathLike):
+        files = [files]
+    found = walk([os.fspath(f) for f in files])
+    for s in found.skipped:
+        warnings.warn(f"{s.uri}: skipped ({s.reason})", stacklevel=3)
+    out: list[Classification] = []
+    for info in found.files:
+        try:
+            vec = _embed_file(encoder, info.uri, info.modality)
+        except MediaError as e:
+            warnings.warn(f"{e.uri}: skipped ({e.reason})", stacklevel=3)
+            continue
+        ((chosen, best),) = _score(vec[None, :], class_emb, names, k, threshold, temperature)
+        out.append(Classification(None, info.uri, chosen, best))
+    return out
