@@ -193,6 +193,8 @@ class Index:
         if space not in self.store.spaces():
             return []
         stats = self.stats() if (gap != "none" or hubness != "none") else None
+        if stats is not None:
+            stats.refresh()  # O(1) when nothing was committed since the last refresh
         ids, scores = pipeline.candidates(self.store, stats, space, query.vector, opts)
         caption_fn = (lambda cand: self._caption_sims(query, cand)) if compose == "weimo" and image is not None else None
         ids, scores = pipeline.rerank(self.store, stats, space, query, ids, scores, opts, caption_fn)
