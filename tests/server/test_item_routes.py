@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
-from srv_helpers import COLORS, TOKEN, auth, png_bytes  # type: ignore[import-not-found]
+from srv_helpers import TOKEN, auth, png_bytes  # type: ignore[import-not-found]
 
 import omniret
 from omniret.server.app import create_app

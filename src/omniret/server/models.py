@@ -17,7 +17,7 @@ Scalar = str | int | float | bool | None
 
 #: request fields that are :meth:`Index.search` keyword arguments under the same name
 SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "hubness", "gap",
-                  "compose", "alpha", "beta", "hybrid", "like")
+                  "compose", "alpha", "beta", "hybrid", "like", "negative", "candidates")
 
 
 class SearchRequest(BaseModel):
@@ -42,7 +42,9 @@ class SearchRequest(BaseModel):
     compose: Literal["sum", "weimo", "pdv"] | None = Field(None, description="image+text composition")
     alpha: float | None = Field(None, ge=-100, le=100)
     beta: float | None = Field(None, ge=-100, le=100)
-    hybrid: Literal["rrf", "minmax", "zscore"] | None = Field(None, description="fuse with BM25")
+    hybrid: Literal["none", "rrf", "minmax", "zscore"] | None = Field(None, description="fuse with BM25")
+    negative: str | list[str] | None = Field(None, description="text(s) to steer away from")
+    candidates: int | None = Field(None, ge=1, le=100_000, description="ANN candidates re-ranked by the stages")
     like: list[str] | None = Field(None, min_length=1, max_length=100, description="more like these item ids")
 
     def options(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ _MULTIPART = {"type": "object", "properties": {
     "k": {"type": "integer", "minimum": 1, "maximum": 1000},
     "modality": {"type": "array", "items": {"type": "string", "enum": ["text", "image", "audio", "video", "document"]}},
     "alpha": {"type": "number"}, "beta": {"type": "number"}, "rollup": {"type": "boolean"},
+    "like": {"type": "array", "items": {"type": "string"}}, "negative": {"type": "array", "items": {"type": "string"}},
 }}
 _SEARCH_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": SearchRequest.model_json_schema()},
@@ -45,7 +46,7 @@ async def search(request: Request) -> SearchResponse:
         hits = await run_in_threadpool(svc.search, req.text, req.k, req.options())
     else:
         form = await read_form(request, max_files=1)
-        req = validate(SearchRequest, form_fields(form, ("modality", "like"), ("where",)))
+        req = validate(SearchRequest, form_fields(form, ("modality", "like", "negative"), ("where",)))
         files = uploads(form)
         name = client_filename(files[0].filename) if files else "upload"
         upload, kind = (await run_in_threadpool(svc.save_query_upload, files[0].file, name)) if files else (None, "image")
