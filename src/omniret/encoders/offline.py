@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,14 +158,31 @@ def embed_prompts(text_model: Any, prompts: Sequence[str], batch_size: int) -> n
     return l2_normalize(np.asarray(out, dtype=np.float32))
 
 
-def class_embeddings(text_model: Any, labels: str, templates: str, batch_size: int = 256) -> np.ndarray:
+def shipped_class_embeddings_file(labels: str, templates: str) -> Path:
+    """Where the precomputed class embeddings of ``(labels, templates)`` ship (float16 .npy)."""
+    return Path(str(files("omniret"))) / "data" / f"offline_classes_{labels}_{templates}.npy"
+
+
+def class_embeddings(
+    text_model: Any, labels: str, templates: str, batch_size: int = 256, *, use_shipped: bool = True
+) -> np.ndarray:
     """(1000, 384) unit class embeddings: per class, the normalised mean of the unit embeddings of every
-    (name, template) prompt. Computed once per process per ``(labels, templates)``."""
+    (name, template) prompt. Computed once per process per ``(labels, templates)``; the default
+    combination ships precomputed (a pure function of the MiniLM weights and the label list; the tests
+    recompute it and compare). ``text_model`` may be a zero-argument callable returning the model."""
     key = (labels, templates)
     with _CACHE_LOCK:
-        cached = _CLASS_EMB_CACHE.get(key)
+        cached = _CLASS_EMB_CACHE.get(key) if use_shipped else None
         if cached is not None:
             return cached
+        shipped = shipped_class_embeddings_file(labels, templates)
+        if use_shipped and shipped.is_file():
+            result = l2_normalize(np.load(shipped).astype(np.float32))
+            result.setflags(write=False)
+            _CLASS_EMB_CACHE[key] = result
+            return result
+        if callable(text_model) and not hasattr(text_model, "encode"):
+            text_model = text_model()
         names = class_names(labels)
         prompts, owner = [], []
         for c, cls_names in enumerate(names):
@@ -176,7 +195,8 @@ def class_embeddings(text_model: Any, labels: str, templates: str, batch_size: i
         np.add.at(sums, np.asarray(owner), emb)
         result = l2_normalize(sums)
         result.setflags(write=False)
-        _CLASS_EMB_CACHE[key] = result
+        if use_shipped:
+            _CLASS_EMB_CACHE[key] = result
         return result
 
 
@@ -262,7 +282,7 @@ class OfflineEncoder(Encoder):
         if len(pixels) == 0:
             return np.zeros((0, DIM), dtype=np.float32)
         probs = self.image_probabilities(pixels)
-        emb = class_embeddings(self._text_model(), self.labels, self.templates)
+        emb = class_embeddings(self._text_model, self.labels, self.templates)
         return conse_combine(probs, emb, self.top_k)
 
 
