@@ -87,12 +87,67 @@ def metrics(rk: np.ndarray) -> dict[str, float]:
     return m
 
 
+def blend_image_to_image(P: np.ndarray, F: np.ndarray, E: np.ndarray, top: int, ids: list[str],
+                         qrels: dict[str, set[str]]) -> list[dict]:
+    """Image→image on the keyword task: each image tagged with a keyword queries the others (itself
+    excluded); relevant = the images sharing a keyword with it. Compares ConSE alone, the CNN's pooled
+    features alone, and the one-space blend ``[sqrt(w) conse ; sqrt(1-w) feats]``."""
+    col = {d: j for j, d in enumerate(ids)}
+    rel_sets: dict[int, set[int]] = {}
+    for docs in qrels.values():
+        members = [col[d] for d in docs if d in col]
+        for m in members:
+            rel_sets.setdefault(m, set()).update(x for x in members if x != m)
+    qs = np.array(sorted(i for i, r in rel_sets.items() if r))
+    conse = off.conse_combine(P, E, top)
+    feats = F / np.linalg.norm(F, axis=1, keepdims=True)
+    out = []
+    for w in (1.0, 0.75, 0.5, 0.25, 0.0):
+        X = np.hstack([np.sqrt(w) * conse, np.sqrt(1 - w) * feats])
+        S = X[qs] @ X.T
+        S[np.arange(len(qs)), qs] = -np.inf
+        rk = ranks(S, [np.array(sorted(rel_sets[q])) for q in qs])
+        out.append({"task": "keyword image->image", "w_conse": w, **metrics(rk), "queries": len(qs)})
+    return out
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    """The grid as Markdown tables: one per task (T across columns as R@1 / R@10 / MdR) + the blend."""
+    lines = [f"Machine: {meta['machine']}; Python {meta['python']}; torch {meta['torch']}; "
+             f"images: {meta['images']} ({'fixed-seed subset' if meta['subset'] else 'full set'})", ""]
+    for task in openclipart.TASKS:
+        rows = [r for r in results if r["task"] == task]
+        if not rows:
+            continue
+        lines += [f"### text→image, `{task}` task ({rows[0]['queries']} queries)", "",
+                  "R@1 / R@5 / R@10 / median rank for each top-T", "",
+                  "| labels | templates | " + " | ".join(f"T={t}" for t in TOPS) + " |",
+                  "|---|---|" + "---|" * len(TOPS)]
+        for labels in ("torchvision", "wordnet", "both"):
+            for templates in off.TEMPLATES:
+                cells = []
+                for t in TOPS:
+                    r = next((x for x in rows if (x["labels"], x["templates"], x["T"]) == (labels, templates, t)), None)
+                    cells.append("" if r is None else
+                                 f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f} / {r['MdR']:g}")
+                lines.append(f"| {labels} | {templates} | " + " | ".join(cells) + " |")
+        lines.append("")
+    blend = [r for r in results if r["task"] == "keyword image->image"]
+    if blend:
+        lines += [f"### image→image, keyword task ({blend[0]['queries']} query images), blend weight of ConSE", "",
+                  "| w_conse | R@1 | R@5 | R@10 | MdR |", "|---|---|---|---|---|"]
+        lines += [f"| {r['w_conse']} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['R@10']:.3f} | {r['MdR']:g} |"
+                  for r in blend]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--debs", default="data/debs", help="folder with the openclipart .deb files")
     ap.add_argument("--data", default="data/openclipart", help="where the built set lives")
     ap.add_argument("--subset", type=int, default=0, help="fixed-seed image subset size (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", default="", help="also write the tables to this Markdown file")
     args = ap.parse_args()
     data = Path(args.data)
     if not (data / "corpus.jsonl").is_file():
@@ -106,7 +161,7 @@ def main() -> None:
     ids = [corpus[i].id for i in keep]
     col = {d: j for j, d in enumerate(ids)}
     tag = f"sub{args.subset}_seed{args.seed}" if args.subset else "all"
-    P, _F = embed_images([corpus[i].path for i in keep], cache, tag)
+    P, F = embed_images([corpus[i].path for i in keep], cache, tag)
     text_model = off.load_minilm("cpu")
     results = []
     for task in openclipart.TASKS:
@@ -125,9 +180,17 @@ def main() -> None:
                     results.append(row)
                     print(" | ".join(str(round(v, 4)) if isinstance(v, float) else str(v) for v in row.values()),
                           flush=True)
+    _, _, kw_qrels = openclipart.load(data, "keyword")
+    E = class_emb(text_model, off.DEFAULT_LABELS, off.DEFAULT_TEMPLATES, cache)
+    for row in blend_image_to_image(P, F, E, off.DEFAULT_TOP_K, ids, kw_qrels):
+        results.append(row)
+        print(" | ".join(str(round(v, 4)) if isinstance(v, float) else str(v) for v in row.values()), flush=True)
     meta = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-            "python": platform.python_version(), "torch": torch.__version__, "subset": args.subset}
-    (cache / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+            "python": platform.python_version(), "torch": torch.__version__, "subset": args.subset,
+            "images": len(ids)}
+    (cache / f"results_{tag}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(results, meta), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ def test_preprocessor_picklable_and_shape(sample_images: dict) -> None:
         np.testing.assert_array_equal(pre2(im), a)
     white = pre(Image.new("RGB", (10, 10), (255, 255, 255)))
     np.testing.assert_allclose(white, (255 - 127) / 128)
+    # transparent pixels count as white, not black
+    np.testing.assert_allclose(pre(Image.new("RGBA", (30, 20), (0, 0, 0, 0))), white)
 
 
 def test_classifier_recognises_photos(enc: off.OfflineEncoder, sample_images: dict) -> None:

@@ -54,6 +54,20 @@ _CLASS_EMB_CACHE: dict[tuple[str, str], np.ndarray] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def to_rgb(image: Any) -> Any:
+    """An RGB PIL image; transparent pixels become white (clip art and icons are drawn on a transparent
+    canvas, and black would turn them into silhouettes on a black background)."""
+    from PIL import Image
+
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 class EfficientNetLitePreprocess:
     """Picklable EfficientNet-Lite preprocessing: short side to ``size`` (bicubic), centre crop
     ``size`` x ``size``, then ``(x - 127) / 128`` per channel, returned as float32 CHW.
@@ -68,7 +82,7 @@ class EfficientNetLitePreprocess:
     def __call__(self, image: Any) -> np.ndarray:
         from PIL import Image
 
-        im = image if image.mode == "RGB" else image.convert("RGB")
+        im = to_rgb(image)
         w, h = im.size
         if w < 1 or h < 1:
             raise ModelError(f"cannot preprocess an empty image of size {w}x{h}")
