@@ -13,9 +13,11 @@ import pytest
 
 from omniret.store.base import Store
 from omniret.store.embedded import EmbeddedStore
+from omniret.store.milvus import MilvusStore
 
 BACKENDS: dict[str, Callable[[Path], Store]] = {
     "embedded": lambda folder: EmbeddedStore(folder / "embedded"),
+    "milvus": lambda folder: MilvusStore(f"milvus-lite://{folder}/milvus.db"),
 }
 
 

@@ -1,7 +1,8 @@
 """Store backends and the registry that names them.
 
 ``open_store(location)`` picks the backend from the location: ``<scheme>://rest`` selects the
-backend registered under ``scheme`` (``embedded://./idx``, later ``milvus://host:19530``); a plain
+backend registered under ``scheme`` (``embedded://./idx``, ``milvus://host:19530/coll``,
+``milvus-lite:///path/file.db``); a plain
 path is an embedded store. Backends are imported only when used. Third parties register more
 through the ``omniret.stores`` entry-point group (each entry point is a ``(location, **options) ->
 Store`` factory).
@@ -36,6 +37,18 @@ _BUILTINS: tuple[StoreEntry, ...] = (
         "omniret.store.embedded:EmbeddedStore",
         "a local folder: SQLite (WAL) records + float16 vectors + FTS5, FAISS indexes as derived data",
         "./my-index",
+    ),
+    StoreEntry(
+        "milvus",
+        "omniret.store.milvus:MilvusStore",
+        "a Milvus server (collections <collection>_*) + a local side-state SQLite file",
+        "milvus://localhost:19530/my_index",
+    ),
+    StoreEntry(
+        "milvus-lite",
+        "omniret.store.milvus:MilvusStore",
+        "a Milvus Lite file (pymilvus + milvus-lite) + <file>.state.sqlite next to it",
+        "milvus-lite:///data/index.db",
     ),
 )
 
