@@ -154,7 +154,7 @@ def _canonical(dataset: EvalDataset) -> tuple[dict[str, str], dict[str, str]]:
 def _digest(dataset: EvalDataset, model: str) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(model.encode())
-    for d in dataset.corpus:
+    for d in sorted(dataset.corpus, key=lambda d: d.id):
         h.update(f"\x00{d.id}\x01{d.content}\x02{d.metadata.get('title', '')}".encode())
     return h.hexdigest()
 
@@ -198,7 +198,7 @@ def build_index(dataset: EvalDataset, model: str, cache_dir: str | Path,
     """
     from omniret.index import Index
 
-    folder = Path(cache_dir) / f"{_safe(dataset.name)}-{_safe(model)}-{_digest(dataset, model)}"
+    folder = Path(cache_dir) / f"{_safe(model)}-{_digest(dataset, model)}"  # same corpus → same index
     canon, path_of = _canonical(dataset)
     texts = [d for d in dataset.corpus if d.modality is Modality.TEXT]
     text_paths = _write_texts(texts, folder / "texts") if texts else {}
