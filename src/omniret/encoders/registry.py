@@ -50,6 +50,13 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
         "st:all-MiniLM-L6-v2",
     ),
     EncoderEntry(
+        "hf",
+        "omniret.encoders.hf:create",
+        "transformers dual encoders: CLAP (audio + text; the default audio model), CLIP, SigLIP: "
+        "hf:<hub id or local folder>",
+        "hf:laion/clap-htsat-unfused",
+    ),
+    EncoderEntry(
         "auto",
         "omniret.encoders.auto:create",
         "the best model that loads here: the open_clip default if its weights can be had, else offline",
