@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from omniret.cli import _emit, _errors, _open, _settings
+from omniret.cli_common import _emit, _errors, _open, _settings
 from omniret.errors import OmniretError
 
 

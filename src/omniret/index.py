@@ -79,12 +79,17 @@ class Index:
                 enc_kwargs["batch_size"] = batch_size
             recorded = manifest.get("encoder")
             if recorded:
-                if model not in (None, "auto") and model != recorded["name"]:
+                from omniret import upgrade
+
+                upgrading = (manifest.get("upgrade") or {}).get("to")
+                if model not in (None, "auto", recorded["name"], upgrading):
                     raise ModelMismatchError(
                         f"the index at {path} was built with model {recorded['name']!r}, not {model!r}; "
                         f"open it with model={recorded['name']!r} (or 'auto'), or use another index folder"
                     )
-                encoder = registry.create(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
+                # mid-upgrade: queries go through the new model, mapped into the old space
+                mapped = upgrade.encoder_for(manifest, registry.create, path, **enc_kwargs)
+                encoder = mapped or registry.create(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
             else:
                 encoder = registry.create(model or "auto", **enc_kwargs)
                 st.set_manifest(_manifest_for(encoder))
@@ -316,6 +321,12 @@ class Index:
     def _hits(self, pairs: Sequence[tuple[str, float]]) -> list[Hit]:
         items = self.store.get([i for i, _ in pairs])
         return [_hit(it, s) for it, (_, s) in zip(items, pairs, strict=True) if it is not None]
+
+    def classify(self, labels: Sequence[str], **kwargs: Any) -> list[Any]:
+        """Zero-shot classification/tagging of indexed items or files; see :func:`omniret.classify.classify`."""
+        from omniret.classify import classify
+
+        return list(classify(self, labels, **kwargs))
 
     def get(self, item_id: str) -> Item | None:
         return self.store.get([item_id])[0]

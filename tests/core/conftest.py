@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from builders import make_image
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 230), "yellow": (240, 230, 20)}
 NOTES = {
@@ -12,15 +11,6 @@ NOTES = {
     "rockets.md": "# Rockets\n\nA rocket launch sends satellites into orbit around the earth.",
     "cooking.txt": "Boil the pasta in salted water, then add tomato sauce and basil.",
 }
-
-
-def make_image(path: Path, color: tuple[int, int, int], size: int = 64, stripe: bool = False) -> Path:
-    arr = np.zeros((size, size, 3), dtype=np.uint8)
-    arr[:] = color
-    if stripe:
-        arr[: size // 2, :, :] = 255 - np.asarray(color, dtype=np.uint8)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from conftest import make_image  # type: ignore[import-not-found]
+from builders import make_image  # type: ignore[import-not-found]
 
 import omniret
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_image  # type: ignore[import-not-found]
+from builders import make_image  # type: ignore[import-not-found]
 
 import omniret
 from omniret.errors import ModelMismatchError, QueryError, StoreError

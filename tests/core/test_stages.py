@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_image  # type: ignore[import-not-found]
+from builders import make_image  # type: ignore[import-not-found]
 
 import omniret
 from omniret.errors import QueryError

@@ -1,0 +1,84 @@
+"""Helpers shared by every ``omniret`` CLI module: settings, error mapping, output, opening the index."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from omniret.errors import OmniretError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Global options, parsed once (flags ← environment ← defaults)."""
+
+    index: str
+    json: bool
+    debug: bool
+    quiet: bool
+    device: str | None
+    batch_size: int | None
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings)  # type: ignore[return-value]
+
+
+@contextmanager
+def _errors(s: Settings) -> Iterator[None]:
+    try:
+        yield
+    except OmniretError as e:
+        if s.debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted; everything committed so far is kept", err=True)
+        sys.exit(130)
+    except Exception as e:  # an omniret bug: one line unless --debug
+        if s.debug:
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+def _emit(s: Settings, obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _open(s: Settings, model: str | None = "auto", *, must_exist: bool = False) -> Any:
+    from omniret.index import Index, ensure_index_exists
+
+    if must_exist:
+        ensure_index_exists(s.index)
+    return Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size)
+
+
+@contextmanager
+def _progress(s: Settings, desc: str, unit: str) -> Iterator[Any]:
+    """A tqdm bar on stderr (items/s and ETA), off with --quiet or when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, disable=True if s.quiet else None, file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
