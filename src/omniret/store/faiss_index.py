@@ -10,7 +10,7 @@ exact re-ranking and exact scoring of small filtered sets; it is saved as float1
 Kinds:
 
 - ``flat``: ``IndexFlatIP``, exact.
-- ``ivfpq``: ``IVF{nlist},PQ{d/4}x4fs`` (4-bit PQ fast-scan, André et al., "Accelerated nearest
+- ``ivfpq``: ``IVF{nlist},PQ{d/2}x4fs`` (4-bit PQ fast-scan, André et al., "Accelerated nearest
   neighbor search with quick ADC", ICMR 2017) over-fetches ``max(rerank*k, rerank_min)``
   candidates, then re-ranks them exactly from the float16 vectors.
 - ``hnsw``: ``IndexHNSWFlat`` (Malkov & Yashunin, TPAMI 2018), ``M=32``.
@@ -96,12 +96,10 @@ class RWLock:
 
 def _ivf_shape(n: int, dim: int) -> tuple[int, int]:
     """``(nlist, m)``: about ``2·√n`` lists (at least 16, at most ``n/39`` so k-means has data) and
-    ``d/4`` 4-bit sub-quantisers above 256 dimensions, ``d/2`` up to there."""
+    ``d/2`` 4-bit sub-quantisers (one byte of code per 4 dimensions; measured at 200k x 512 on
+    clustered data, ``d/4`` needed 500 re-ranked candidates for recall@10 0.99, ``d/2`` needs 200)."""
     nlist = int(max(16, min(2 * math.sqrt(n), n / 39, 65536)))
-    if dim > 256 and dim % 4 == 0:
-        m = dim // 4
-    else:
-        m = dim // 2 if dim % 2 == 0 else dim
+    m = dim // 2 if dim % 2 == 0 else dim
     return max(nlist, 1), m
 
 
