@@ -76,8 +76,8 @@ class Service:
         self._check_supported(fn, options, "classify")
         if options.get("write"):
             with self.write_lock:
-                return list(fn(labels, **options))
-        return list(fn(labels, **options))
+                return [_as_dict(r) for r in fn(labels, **options)]
+        return [_as_dict(r) for r in fn(labels, **options)]
 
     def get(self, item_id: str) -> Item:
         if not isinstance(item_id, str) or not 0 < len(item_id) <= 200:
@@ -173,3 +173,16 @@ class Service:
         if item.parent_id is None and Path(item.uri).parent.parent == self.upload_dir:
             shutil.rmtree(Path(item.uri).parent, ignore_errors=True)
         return n
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    """A classification result as JSON-able data (dicts, ``to_dict()`` objects or dataclasses)."""
+    import dataclasses
+
+    if isinstance(result, dict):
+        return result
+    if hasattr(result, "to_dict"):
+        return dict(result.to_dict())
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    raise TypeError(f"unexpected classification result {type(result).__name__}")
