@@ -152,6 +152,16 @@ def _hub_config(repo: str) -> dict[str, Any]:
         return dict(json.load(f))
 
 
+def _input_dtype(module: Any) -> Any:
+    """The dtype the image tower's weights run in (open_clip's fp16 keeps some parameters in fp32)."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            return m.weight.dtype
+    return next(module.parameters()).dtype
+
+
 class OpenClipEncoder(Encoder):
     """An open_clip model; text and images in one space. Loads lazily on first use."""
 
@@ -275,7 +285,7 @@ class OpenClipEncoder(Encoder):
         if pixels.ndim != 4 or pixels.shape[1] != 3:
             raise ModelError(f"{self.name}: expected pixels (n, 3, H, W) from image_preprocessor(), got {pixels.shape}")
         model, _ = self._load()
-        dtype = next(model.parameters()).dtype
+        dtype = _input_dtype(model.visual)
         out = []
         with torch.inference_mode():
             for i in range(0, len(pixels), self.batch_size):
