@@ -405,6 +405,10 @@ def run_add(
         report.removed = len(changes.gone)
     if len(housekeeping):
         store.commit(housekeeping)
+    if str(getattr(encoder, "device", "")).startswith("cuda"):  # JPEGs: nvjpeg fast path (scale/gpu_decode.py)
+        from omniret.scale.gpu_decode import ingest_jpegs
+
+        tasks = ingest_jpegs(tasks, store, encoder, options, report)
     config = DecodeConfig(
         preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
         target_size=encoder.image_size, max_pixels=options.max_pixels,
