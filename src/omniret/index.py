@@ -137,8 +137,9 @@ class Index:
                 uris.append(real)
             else:
                 ids.append(x)
+        children = [c.id for i in ids for c in self.store.iter_items(Filter(parent_id=i))]  # a file's parts go too
         before = self.store.count()
-        self.store.commit(WriteBatch(delete_ids=ids, delete_uris=uris))
+        self.store.commit(WriteBatch(delete_ids=ids + children, delete_uris=uris))
         return before - self.store.count()
 
     # -- searching -----------------------------------------------------------------------------

@@ -97,6 +97,9 @@ def test_remove_by_id_and_by_path(tmp_path: Path, corpus: Path) -> None:
         assert idx.remove([hit.id]) == 1
         assert idx.remove([str(corpus / "sub" / "cats.txt")]) == 2  # parent + 1 chunk
         assert idx.store.count() == 7
+        parent = next(it for it in idx.store.iter_items() if it.uri.endswith("rockets.md") and it.parent_id is None)
+        assert idx.remove([parent.id]) == 2  # removing a parent by id takes its chunks along
+        assert idx.store.count() == 5
 
 
 def test_bad_files_are_reported_and_nothing_is_lost(tmp_path: Path, corpus: Path) -> None:
