@@ -203,7 +203,7 @@ class OpenClipEncoder(Encoder):
         return data
 
     def config(self) -> dict[str, Any]:
-        return {"model": self.name.removeprefix("openclip:")}
+        return {}  # the registry name carries the model; config holds only extra constructor args
 
     @property
     def device(self) -> str:

@@ -87,7 +87,7 @@ class SentenceTransformerEncoder(Encoder):
         return self._dim
 
     def config(self) -> dict[str, Any]:
-        return {"model": self.model_arg}
+        return {}  # the registry name carries the model; config holds only extra constructor args
 
     @property
     def device(self) -> str:
