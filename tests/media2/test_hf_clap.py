@@ -1,13 +1,14 @@
-"""The ``hf:`` encoder on a random-init tiny CLAP checkpoint loaded through the real loader, and in ingest."""
+"""The ``hf:`` encoder on random-init tiny CLAP and CLIP checkpoints loaded through the real loader, and in ingest."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_clap import build
+from tiny_clap import build, build_clip
 
 from omniret.encoders.base import Encoder
 from omniret.encoders.registry import create
@@ -65,3 +66,23 @@ def test_clap_as_the_audio_model_of_an_ingest(clap: Encoder, animals: Path, tmp_
         q = clap.encode_text(["a horse neighing"])
         scores, ids = store.search(clap.space, q, 3)
         assert len([i for i in ids[0] if i is not None]) == 3 and scores[0][0] >= scores[0][-1]
+
+
+def test_clip_by_path_embeds_images_and_video(media_dir: Path, tmp_path: Path) -> None:
+    import omniret
+
+    path = build_clip(tmp_path / "tiny-clip")
+    clip = create(f"hf:{path}")
+    assert clip.dim == 16 and clip.modalities == frozenset({Modality.TEXT, Modality.IMAGE})
+    pre = pickle.loads(pickle.dumps(clip.image_preprocessor()))  # what the decode workers receive
+    from PIL import Image
+
+    pixels = pre(Image.new("RGB", (64, 48), (200, 30, 30)))
+    assert pixels.shape == (3, 32, 32)
+    np.testing.assert_allclose(np.linalg.norm(clip.encode_pixels(pixels[None]), axis=1), 1.0, atol=1e-5)
+    shutil.copy(media_dir / "scenes.mp4", tmp_path / "scenes.mp4")
+    with omniret.open(tmp_path / "idx", model=f"hf:{path}") as index:
+        report = index.add(tmp_path / "scenes.mp4", workers=0)
+        assert report.failed == [] and report.items == 4
+        hits = index.search("a cat", k=4)
+        assert len(hits) == 4 and {h.modality for h in hits} == {Modality.VIDEO}

@@ -1,5 +1,6 @@
-"""A random-init tiny CLAP checkpoint (model + feature extractor + a byte-level BPE RoBERTa tokenizer
-written from scratch), saved with ``save_pretrained`` so tests load it through the real ``hf:`` loader."""
+"""Random-init tiny CLAP and CLIP checkpoints (model + feature extractor / image processor + a byte-level
+BPE tokenizer written from scratch), saved with ``save_pretrained`` so tests load them through the real
+``hf:`` loader."""
 
 from __future__ import annotations
 
@@ -39,4 +40,30 @@ def build(d: Path) -> Path:
     fe = ClapFeatureExtractor(truncation="rand_trunc")
     model.save_pretrained(d)
     ClapProcessor(feature_extractor=fe, tokenizer=tok).save_pretrained(d)
+    return d
+
+
+def build_clip(d: Path) -> Path:
+    """A tiny CLIP (32x32 images, 16-d space) with a CLIP BPE tokenizer of single bytes (with ``</w>`` forms)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    torch.manual_seed(0)
+    syms = byte_symbols()
+    vocab = {t: i for i, t in enumerate([*syms, *(s + "</w>" for s in syms), "<|startoftext|>", "<|endoftext|>"])}
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "vocab.json").write_text(json.dumps(vocab))
+    (d / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt"))
+    n = len(vocab)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=n, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                         max_position_embeddings=77, bos_token_id=n - 2, eos_token_id=n - 1, pad_token_id=n - 1),
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    CLIPModel(cfg).eval().save_pretrained(d)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(d)
     return d
