@@ -245,11 +245,20 @@ class SpaceIndex:
         return self._finish(scores, pos, k)
 
     def _params(self, sel: Any, kk: int) -> Any:
+        """Search parameters (the caller keeps ``sel`` alive through the search: SWIG holds no ref)."""
+        params: Any
         if self.kind == "ivfpq":
-            return faiss.SearchParametersIVF(sel=sel, nprobe=self.cfg.nprobe)
-        if self.kind == "hnsw":
-            return faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.cfg.ef_search, kk))
-        return None if sel is None else faiss.SearchParameters(sel=sel)
+            params = faiss.SearchParametersIVF()
+            params.nprobe = self.cfg.nprobe
+        elif self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+            params.efSearch = max(self.cfg.ef_search, kk)
+        elif sel is None:
+            return None
+        else:
+            params = faiss.SearchParameters()
+        params.sel = sel
+        return params
 
     def _rerank(self, q: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner products of the candidates from the float16 vectors; keep the best ``k``."""

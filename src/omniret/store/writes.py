@@ -111,7 +111,7 @@ def apply_batch(conn: sqlite3.Connection, batch: PreparedBatch, seq: int) -> Non
         delete_items(conn, ids, seq)
         conn.execute("DELETE FROM sources WHERE uri IN (SELECT value FROM json_each(?))", (arg,))
     delete_items(conn, batch.delete_ids, seq)
-    delete_items(conn, [row[0] for row in batch.items], seq)  # an upsert replaces the whole item
+    delete_items(conn, [str(row[0]) for row in batch.items], seq)  # an upsert replaces the whole item
     conn.executemany(
         "INSERT INTO items(id, uri, modality, parent_id, span_start, span_end, text, metadata, content_hash, mtime) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.items)
