@@ -81,6 +81,8 @@ def test_video_segments_at_one_fps(media_dir: Path) -> None:
     assert v.audio is not None and v.audio.duration == pytest.approx(30.0, abs=0.1)
     spec = np.abs(np.fft.rfft(v.audio.samples[16_000:32_000]))
     assert np.argmax(spec) == pytest.approx(440, abs=2)  # the 440 Hz tone, 1 Hz bins
+    short = load_video(media_dir / "short.mp4")
+    assert [(s.start, s.end) for s in short.segments] == [(0.0, 3.0)]  # the last segment ends with the video
 
 
 def test_frame_fn_and_long_video_bound(media_dir: Path) -> None:

@@ -117,9 +117,11 @@ class HFEncoder(Encoder):
         import torch
 
         model, _ = self._load()
-        device = next(model.parameters()).device
+        param = next(model.parameters())
+        moved = {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
+                 for k, v in inputs.items()}  # half precision on GPU: features follow the weights
         with torch.inference_mode():
-            out = getattr(model, fn_name)(**{k: v.to(device) for k, v in inputs.items()})
+            out = getattr(model, fn_name)(**moved)
         return l2_normalize(_features(out).float().cpu().numpy())
 
     def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:

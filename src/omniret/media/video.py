@@ -105,7 +105,8 @@ def load_video(
         raise MediaError(uri, f"truncated video: decoded {duration:.2f} s of {declared:.2f} s")
     if declared:
         duration = min(duration, declared)
-    segments[-1].end = round(max(segments[-1].end, duration), 3) if segments else duration
+    if duration > segments[-1].start:  # the last segment ends where the video does
+        segments[-1].end = round(duration, 3)
     audio = _audio_track(uri, head, options) if has_audio and options.audio_rate else None
     return DecodedVideo(duration, info[0], info[1], fps, info[2], segments, has_audio, audio)
 
