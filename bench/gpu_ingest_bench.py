@@ -120,11 +120,11 @@ def bare_pipeline_rate(paths: list[Path], batch: int) -> tuple[float, float]:
     return len(paths) / (time.perf_counter() - t0), enc
 
 
-def omniret_add_rate(folder: Path, weights: Path, index: Path, batch: int) -> float:
+def omniret_add_rate(folder: Path, weights: Path, index: Path, batch: int, workers: int | None = None) -> float:
     import omniret
 
     with omniret.open(str(index), model=f"openclip:local-dir:{weights}", device="cuda", batch_size=batch) as idx:
-        rep = idx.add([str(folder)], batch_size=batch, commit_every=2048)
+        rep = idx.add([str(folder)], batch_size=batch, commit_every=2048, workers=workers)
         assert rep.items == len(list(folder.iterdir())), rep.to_dict()
         return rep.items / rep.seconds
 
@@ -174,8 +174,9 @@ def main() -> None:
             _part(rows, "(d) omniret add, GPU path (decode → encode → commit)",
                   lambda: omniret_add_rate(Path(tmp) / "jpegs", weights, Path(tmp) / "index", args.batch))
             os.environ["OMNIRET_GPU_DECODE"] = "0"
-            _part(rows, "(e) omniret add, CPU decode path (workers) + GPU encode",
-                  lambda: omniret_add_rate(Path(tmp) / "jpegs", weights, Path(tmp) / "index_cpu", args.batch))
+            _part(rows, f"(e) omniret add, CPU decode path ({args.procs - 1} workers, draft mode) + GPU encode",
+                  lambda: omniret_add_rate(Path(tmp) / "jpegs", weights, Path(tmp) / "index_cpu", args.batch,
+                                           workers=args.procs - 1))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
     lines = [f"GPU ingest: {args.n} JPEGs 1600×1200, {device}, {os.cpu_count()} CPU cores", "",
              "| stage | images/s |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]

@@ -80,21 +80,53 @@ class GpuPreprocess:
 
     def resize_crop(self, img: Any) -> Any:
         """Shortest side to ``size`` (antialiased), then the centre ``size × size`` crop: (1, 3, S, S) float."""
-        import torch.nn.functional as F  # noqa: N812
-
-        _, h, w = img.shape
-        scale = self.size / min(h, w)
-        nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
-        mode = "bicubic" if self.interpolation == "bicubic" else "bilinear"
-        x = F.interpolate(img[None].float(), size=(nh, nw), mode=mode, antialias=True, align_corners=False)
-        top, left = (nh - self.size) // 2, (nw - self.size) // 2
-        return x[:, :, top: top + self.size, left: left + self.size].clamp_(0, 255)
+        return self.resize_crop_stack(img[None])
 
     def __call__(self, imgs: Sequence[Any]) -> Any:
         import torch
 
-        x = torch.cat([self.resize_crop(im) for im in imgs])
+        x = torch.cat(self._resized(imgs))
         return ((x - self.mean) / self.std).to(self.dtype)
+
+    def _resized(self, imgs: Sequence[Any]) -> list[Any]:
+        """Resize + crop, one interpolate call per run of same-sized images (photo sets mostly share a size)."""
+        import torch
+
+        out: list[Any] = []
+        i = 0
+        while i < len(imgs):
+            j = i + 1
+            while j < len(imgs) and imgs[j].shape == imgs[i].shape:
+                j += 1
+            if j - i == 1:
+                out.append(self.resize_crop(imgs[i]))
+            else:
+                out.append(self.resize_crop_stack(torch.stack(list(imgs[i:j]))))
+            i = j
+        return out
+
+    def resize_crop_stack(self, batch: Any) -> Any:
+        """:meth:`resize_crop` for a stack (n, 3, H, W) of same-sized images."""
+        import torch.nn.functional as F  # noqa: N812
+
+        _, _, h, w = batch.shape
+        scale = self.size / min(h, w)
+        nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+        mode = "bicubic" if self.interpolation == "bicubic" else "bilinear"
+        x = F.interpolate(batch.float(), size=(nh, nw), mode=mode, antialias=True, align_corners=False)
+        top, left = (nh - self.size) // 2, (nw - self.size) // 2
+        return x[:, :, top: top + self.size, left: left + self.size].clamp_(0, 255)
+
+
+def _input_dtype(model: Any) -> Any:
+    """The dtype the image tower expects (its weights'); open_clip keeps some other parameters in fp32."""
+    tower = getattr(model, "visual", model)
+    for p in tower.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    import torch
+
+    return torch.float32
 
 
 def _read(paths: Sequence[str]) -> list[Any]:
@@ -161,7 +193,7 @@ def ingest_jpegs(tasks: list[DecodeTask], store: Store, encoder: Encoder, option
     from omniret.store.base import SourceState, WriteBatch
 
     model, _ = encoder._load()  # type: ignore[attr-defined]  # open_clip model, already on the device
-    pre = GpuPreprocess.for_encoder(encoder, str(encoder.device), next(model.parameters()).dtype)  # type: ignore[attr-defined]
+    pre = GpuPreprocess.for_encoder(encoder, str(encoder.device), _input_dtype(model))
     group = max(options.commit_every, options.batch_size)
     groups = [jpegs[i: i + group] for i in range(0, len(jpegs), group)]
     leftovers: list[DecodeTask] = []
