@@ -119,13 +119,17 @@ class GpuPreprocess:
 
 
 def _input_dtype(model: Any) -> Any:
-    """The dtype the image tower expects (its weights'); open_clip keeps some other parameters in fp32."""
-    tower = getattr(model, "visual", model)
-    for p in tower.parameters():
-        if p.is_floating_point():
-            return p.dtype
+    """The dtype the image tower's first convolution or linear layer computes in (its weights').
+
+    open_clip's fp16 conversion leaves some parameters (class and positional embeddings) in fp32,
+    so the first parameter's dtype is not the input dtype.
+    """
     import torch
 
+    tower = getattr(model, "visual", model)
+    for m in tower.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            return m.weight.dtype
     return torch.float32
 
 
