@@ -244,12 +244,14 @@ def demo_cmd(ctx: click.Context, workdir: str, model: str) -> None:
 
 def _register_subcommands() -> None:
     """Commands that live in their own modules (imported lazily by click only when run)."""
+    from omniret.cli_eval import eval_group
     from omniret.cli_tasks import classify_cmd, upgrade_cmd
     from omniret.server.cli import serve_command
 
     cli.add_command(classify_cmd)
     cli.add_command(upgrade_cmd)
     cli.add_command(serve_command)
+    cli.add_command(eval_group, "eval")
 
 
 _register_subcommands()
