@@ -98,8 +98,9 @@ def bare_pipeline_rate(paths: list[Path], batch: int) -> tuple[float, float]:
     """(images/s of read+nvjpeg+preprocess+encode, images/s of the encoder alone on ready tensors)."""
     import open_clip
     import torch
+    from torchvision.io import read_file
 
-    from omniret.scale.gpu_decode import GpuPreprocess, _read
+    from omniret.scale.gpu_decode import GpuPreprocess
 
     model = open_clip.create_model("ViT-B-32", pretrained=None, precision="fp16", device="cuda").eval()
     pre = GpuPreprocess(224, (0.48, 0.46, 0.41), (0.27, 0.26, 0.28), device="cuda")
@@ -114,7 +115,7 @@ def bare_pipeline_rate(paths: list[Path], batch: int) -> tuple[float, float]:
         enc = 10 * batch / (time.perf_counter() - t0)
         t0 = time.perf_counter()
         for s in range(0, len(paths), batch):
-            imgs = pre.decode(_read([str(p) for p in paths[s: s + batch]]))
+            imgs = pre.decode([read_file(str(p)) for p in paths[s: s + batch]])
             model.encode_image(pre(imgs)).float().cpu()
         torch.cuda.synchronize()
     return len(paths) / (time.perf_counter() - t0), enc

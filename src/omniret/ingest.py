@@ -17,7 +17,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -124,10 +124,24 @@ class DecodeConfig:
 
 
 # -- planning ---------------------------------------------------------------------------------------
+#: content hash placeholder of a new file: it is hashed where its bytes are read for decoding
+#: (in a decode worker, or the GPU path's reader threads), not in a separate serial pass
+DEFERRED_HASH = ""
+
+
 def plan(paths: Sequence[str], store: Store, options: IngestOptions) -> tuple[WalkResult, Changes]:
-    """Walk ``paths`` and classify the files against what ``store`` already holds."""
+    """Walk ``paths`` and classify the files against what ``store`` already holds.
+
+    Known files whose size or mtime moved are hashed now (to tell a touch from a change); new files
+    get :data:`DEFERRED_HASH` and are hashed by the decode step.
+    """
     walked = walk(paths, include_hidden=options.include_hidden)
-    changes = detect_changes(walked.files, store.source_states(), hash_file, covers=walked.covers)
+    known = store.source_states()
+
+    def hasher(uri: str) -> str:
+        return hash_file(uri) if uri in known else DEFERRED_HASH
+
+    changes = detect_changes(walked.files, known, hasher, covers=walked.covers)
     return walked, changes
 
 
@@ -164,6 +178,8 @@ def _decode_in_worker(task: DecodeTask) -> DecodedFile:
 def decode_file(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
     """Decode one file; never raises for bad input (the reason is returned instead)."""
     try:
+        if task.content_hash == DEFERRED_HASH:
+            task = replace(task, content_hash=hash_file(task.uri))
         if task.modality is Modality.IMAGE:
             return _decode_image(task, config)
         if task.modality is Modality.TEXT:

@@ -28,7 +28,7 @@ def test_preprocess_matches_pillow_path(tmp_path: Path) -> None:
     import torch
 
     pre = GpuPreprocess(64, mean, std, device="cpu", dtype=torch.float32)
-    out = pre(pre.decode(_read([str(tmp_path / "a.jpg")])))
+    out = pre(pre.decode([d[0] for d in _read([str(tmp_path / "a.jpg")])]))
     ref = OpenClipPreprocess({"size": 64, "mean": mean, "std": std, "interpolation": "bicubic",
                               "resize_mode": "shortest"})(Image.open(tmp_path / "a.jpg"))
     assert out.shape == (1, 3, 64, 64)

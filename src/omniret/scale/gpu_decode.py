@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,14 +135,20 @@ def _input_dtype(model: Any) -> Any:
 
 
 def _read(paths: Sequence[str]) -> list[Any]:
-    from torchvision.io import read_file
+    """Each file as ``(uint8 tensor of its bytes, content hash)``, or ``None`` when it cannot be read."""
+    import torch
 
-    out = []
+    from omniret.sources.hashing import hash_bytes
+
+    out: list[Any] = []
     for p in paths:
         try:
-            out.append(read_file(p))
-        except (OSError, RuntimeError):
+            with open(p, "rb") as f:
+                data = f.read()
+        except OSError:
             out.append(None)
+            continue
+        out.append((torch.frombuffer(bytearray(data), dtype=torch.uint8), hash_bytes(data)))
     return out
 
 
@@ -163,7 +170,8 @@ def encode_jpeg_group(tasks: Sequence[DecodeTask], datas: Sequence[Any], model: 
     done: list[tuple[DecodeTask, int, int]] = []
     vecs: list[np.ndarray] = []
     left = [t for t, d in zip(tasks, datas, strict=True) if d is None]
-    ok = [(t, d) for t, d in zip(tasks, datas, strict=True) if d is not None]
+    # the content hash of a new file is computed from the bytes read here (see ingest.DEFERRED_HASH)
+    ok = [(replace(t, content_hash=d[1]), d[0]) for t, d in zip(tasks, datas, strict=True) if d is not None]
     with torch.inference_mode():
         for s in range(0, len(ok), batch_size):
             part = ok[s: s + batch_size]
@@ -201,7 +209,9 @@ def ingest_jpegs(tasks: list[DecodeTask], store: Store, encoder: Encoder, option
     group = max(options.commit_every, options.batch_size)
     groups = [jpegs[i: i + group] for i in range(0, len(jpegs), group)]
     leftovers: list[DecodeTask] = []
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    pending: Future[None] | None = None
+    # reads run one group ahead (pool), commits one group behind (committer): the GPU never waits on disk
+    with ThreadPoolExecutor(max_workers=4) as pool, ThreadPoolExecutor(max_workers=1) as committer:
         for g, datas in _prefetched(groups, pool):
             done, mat, left = encode_jpeg_group(g, datas, model, pre, max(options.batch_size, 64), options.max_pixels)
             leftovers.extend(left)
@@ -213,7 +223,11 @@ def ingest_jpegs(tasks: list[DecodeTask], store: Store, encoder: Encoder, option
                 batch.sources.append(SourceState(t.uri, t.size, t.mtime_ns, t.content_hash))
             items = [file_items(DecodedFile(t, meta={"width": w, "height": h}))[0] for t, w, h in done]
             batch.add(items, {encoder.space: mat})
-            store.commit(batch)
+            if pending is not None:
+                pending.result()  # commits stay in order; an error surfaces here
+            pending = committer.submit(store.commit, batch)
             report.items += len(items)
+        if pending is not None:
+            pending.result()
     jpeg_ids = {id(t) for t in jpegs}
     return [t for t in tasks if id(t) not in jpeg_ids] + leftovers
