@@ -152,13 +152,21 @@ def _read(paths: Sequence[str]) -> list[Any]:
     return out
 
 
+READ_THREADS = 8
+
+
+def _read_parallel(pool: ThreadPoolExecutor, uris: Sequence[str]) -> list[Future[list[Any]]]:
+    """Submit the reads of ``uris`` split across the pool's threads (file reads and hashing release the GIL)."""
+    step = max(1, -(-len(uris) // READ_THREADS))
+    return [pool.submit(_read, uris[i: i + step]) for i in range(0, len(uris), step)]
+
+
 def _prefetched(groups: Sequence[Sequence[DecodeTask]], pool: ThreadPoolExecutor) -> Iterator[tuple[Sequence[DecodeTask], list[Any]]]:
     """Each group with its file bytes; the next group's bytes are read while this one is on the GPU."""
-    nxt: Future[list[Any]] | None = pool.submit(_read, [t.uri for t in groups[0]]) if groups else None
+    nxt = _read_parallel(pool, [t.uri for t in groups[0]]) if groups else []
     for i, g in enumerate(groups):
-        assert nxt is not None  # submitted for every group
-        datas = nxt.result()
-        nxt = pool.submit(_read, [t.uri for t in groups[i + 1]]) if i + 1 < len(groups) else None
+        datas = [d for f in nxt for d in f.result()]
+        nxt = _read_parallel(pool, [t.uri for t in groups[i + 1]]) if i + 1 < len(groups) else []
         yield g, datas
 
 
@@ -211,7 +219,7 @@ def ingest_jpegs(tasks: list[DecodeTask], store: Store, encoder: Encoder, option
     leftovers: list[DecodeTask] = []
     pending: Future[None] | None = None
     # reads run one group ahead (pool), commits one group behind (committer): the GPU never waits on disk
-    with ThreadPoolExecutor(max_workers=4) as pool, ThreadPoolExecutor(max_workers=1) as committer:
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool, ThreadPoolExecutor(max_workers=1) as committer:
         for g, datas in _prefetched(groups, pool):
             done, mat, left = encode_jpeg_group(g, datas, model, pre, max(options.batch_size, 64), options.max_pixels)
             leftovers.extend(left)
