@@ -127,3 +127,26 @@ def test_shipped_class_embeddings_match_recomputation(enc: off.OfflineEncoder) -
     assert table.shape == (1000, 384)
     np.testing.assert_allclose(table, fresh, atol=2e-3)
     assert np.all(np.sum(table * fresh, axis=1) > 0.9999)
+
+
+def test_blend_keeps_text_ranking_and_one_space(enc: off.OfflineEncoder, sample_images: dict) -> None:
+    blended = create("offline", device="cpu", blend=0.5)
+    assert blended.dim == 384 + 1280 and blended.space != enc.space
+    assert blended.config()["blend"] == 0.5
+    ims = list(sample_images.values())
+    texts = list(QUERIES.values())
+    t, v = blended.encode_text(texts), blended.encode_images(ims)
+    assert t.shape == (len(texts), 1664) and v.shape == (len(ims), 1664)
+    np.testing.assert_array_equal(t[:, 384:], 0.0)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    base = enc.encode_text(texts) @ enc.encode_images(ims).T
+    np.testing.assert_allclose(t @ v.T, np.sqrt(0.5) * base, atol=1e-5)
+    with pytest.raises(ModelError, match="blend"):
+        off.OfflineEncoder(blend=0.0)
+
+
+def test_blend_features_by_hand() -> None:
+    conse = np.array([[1.0, 0.0]], dtype=np.float32)
+    feats = np.array([[3.0, 4.0, 0.0]], dtype=np.float32)
+    out = off.blend_features(conse, feats, 0.25)
+    np.testing.assert_allclose(out, [[0.5, 0.0, np.sqrt(0.75) * 0.6, np.sqrt(0.75) * 0.8, 0.0]], rtol=1e-6)

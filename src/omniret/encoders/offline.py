@@ -10,7 +10,9 @@ where ``p(.|x)`` is the classifier's softmax, ``top_T`` its ``T`` most probable 
 L2-normalised mean MiniLM embedding of class ``c``'s names filled into a few prompt templates.
 Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014.
 The defaults (``top_k``, ``templates``, ``labels``) were chosen on the Open Clip Art title→image set;
-see ``bench/RESULTS_offline.md``.
+see ``bench/RESULTS_offline.md``. ``blend=w < 1`` (opt-in) appends the CNN's pooled features to images
+(:func:`blend_features`), a 1664-d space where image→image search improves and text→image rankings
+stay the same.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from omniret.items import Modality, Role
 
 SPACE = "offline-minilm-l6-384"
 DIM = 384
+FEAT_DIM = 1280  # EfficientNet-Lite0's pooled penultimate features
 IMAGE_SIZE = 224
 
 #: prompt-template presets; ``{}`` is replaced by a class name
@@ -117,6 +120,15 @@ def conse_combine(probs: np.ndarray, class_emb: np.ndarray, top_k: int) -> np.nd
     else:
         weights = probs
     return l2_normalize(weights @ np.asarray(class_emb, dtype=np.float32))
+
+
+def blend_features(conse: np.ndarray, feats: np.ndarray, w: float) -> np.ndarray:
+    """One space for text and images: image = ``[sqrt(w) conse ; sqrt(1-w) feats/|feats|]``, text =
+    ``[t ; 0]``. Text→image scores are ``sqrt(w) t.conse``, so text→image rankings do not change, while
+    image→image scores become ``w conse.conse' + (1-w) f.f'`` (the CNN's visual similarity joins in).
+    Rows stay unit-norm when ``conse`` rows are."""
+    f = l2_normalize(feats)
+    return np.hstack([np.sqrt(w) * conse, np.sqrt(1.0 - w) * f]).astype(np.float32)
 
 
 def minilm_path() -> str:
@@ -229,6 +241,7 @@ class OfflineEncoder(Encoder):
         top_k: int = DEFAULT_TOP_K,
         templates: str = DEFAULT_TEMPLATES,
         labels: str = DEFAULT_LABELS,
+        blend: float = 1.0,
         device: str | None = None,
         batch_size: int = 64,
     ) -> None:
@@ -240,14 +253,22 @@ class OfflineEncoder(Encoder):
             raise ModelError(f"offline: unknown labels {labels!r}; choose from {', '.join(LABEL_SOURCES)}")
         if batch_size < 1:
             raise ModelError(f"offline: batch_size must be >= 1, got {batch_size}")
-        self.top_k, self.templates, self.labels = top_k, templates, labels
+        if not 0.0 < float(blend) <= 1.0:
+            raise ModelError(f"offline: blend (the ConSE weight w) must be in (0, 1], got {blend}; 1 turns blending off")
+        self.top_k, self.templates, self.labels, self.blend = top_k, templates, labels, float(blend)
+        if self.blend < 1.0:  # a different space: [sqrt(w) conse ; sqrt(1-w) CNN features]
+            self.dim = DIM + FEAT_DIM
+            self.space = f"{SPACE}+effl0-{FEAT_DIM}-w{self.blend:g}"
         self._device_arg, self.batch_size = device, int(batch_size)
         self._text: Any = None
         self._image: Any = None
         self._lock = threading.Lock()
 
     def config(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "templates": self.templates, "labels": self.labels}
+        cfg: dict[str, Any] = {"top_k": self.top_k, "templates": self.templates, "labels": self.labels}
+        if self.blend < 1.0:
+            cfg["blend"] = self.blend
+        return cfg
 
     @property
     def device(self) -> str:
@@ -267,14 +288,21 @@ class OfflineEncoder(Encoder):
 
     def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
-        return embed_prompts(self._text_model(), texts, self.batch_size)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = embed_prompts(self._text_model(), texts, self.batch_size)
+        if self.blend < 1.0:  # text lives in the ConSE block only: [t ; 0]
+            out = np.hstack([out, np.zeros((len(out), FEAT_DIM), dtype=np.float32)])
+        return out
 
     def image_preprocessor(self) -> ImagePreprocessor:
         return EfficientNetLitePreprocess(IMAGE_SIZE)
 
     def image_probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """(n, 1000) ImageNet class probabilities of a stacked batch of preprocessed images."""
+        return self.classify(pixels)[0]
+
+    def classify(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities (n, 1000), pooled penultimate features (n, 1280))`` of preprocessed images."""
         import torch
 
         pixels = np.asarray(pixels, dtype=np.float32)
@@ -285,19 +313,22 @@ class OfflineEncoder(Encoder):
             )
         model = self._image_model()
         dtype = next(model.parameters()).dtype
-        out = []
+        probs, feats = [np.zeros((0, 1000), np.float32)], [np.zeros((0, FEAT_DIM), np.float32)]
         with torch.inference_mode():
             for i in range(0, len(pixels), self.batch_size):
                 x = torch.from_numpy(pixels[i : i + self.batch_size]).to(self.device, dtype)
-                out.append(model(x).float().softmax(dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1000), dtype=np.float32)
+                f = model._avg_pooling(model.extract_features(x)).flatten(1)  # the same path as forward()
+                probs.append(model._fc(f).float().softmax(dim=-1).cpu().numpy())
+                feats.append(f.float().cpu().numpy())
+        return np.concatenate(probs), np.concatenate(feats)
 
     def encode_pixels(self, pixels: np.ndarray, *, role: Role = Role.DOCUMENT) -> np.ndarray:
         if len(pixels) == 0:
-            return np.zeros((0, DIM), dtype=np.float32)
-        probs = self.image_probabilities(pixels)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        probs, feats = self.classify(pixels)
         emb = class_embeddings(self._text_model, self.labels, self.templates)
-        return conse_combine(probs, emb, self.top_k)
+        conse = conse_combine(probs, emb, self.top_k)
+        return conse if self.blend == 1.0 else blend_features(conse, feats, self.blend)
 
 
 def create(rest: str = "", **kwargs: Any) -> OfflineEncoder:
