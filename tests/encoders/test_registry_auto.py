@@ -63,3 +63,11 @@ def test_auto_hub_files_of_default() -> None:
     repo, files = hub_files("ViT-B-32-256", "datacomp_s34b_b86k")  # type: ignore[misc]
     assert repo == "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K"
     assert "open_clip_pytorch_model.bin" in files
+
+
+def test_name_and_config_rebuild_the_encoder(tiny_openclip_dir, tiny_st_dir) -> None:  # type: ignore[no-untyped-def]
+    """What the manifest records (name + config()) builds an equivalent encoder again."""
+    for enc in (create("offline"), create("offline", top_k=5, blend=0.5),
+                create(f"openclip:local-dir:{tiny_openclip_dir}"), create(f"st:{tiny_st_dir}")):
+        again = create(enc.name, **enc.config())
+        assert (again.name, again.space, again.dim, again.config()) == (enc.name, enc.space, enc.dim, enc.config())
