@@ -18,6 +18,7 @@ from omniret.encoders.registry import create as create_encoder
 
 log = logging.getLogger(__name__)
 
+
 def weights_available(model: str = DEFAULT_OPENCLIP, timeout: float = 3.0) -> bool:
     """Whether ``model``'s (an ``openclip:<arch>/<tag>``) weights are cached, or reachable on the hub within
     ``timeout`` seconds and then download. Checks the cache first, then makes one retry-free probe."""
