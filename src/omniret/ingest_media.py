@@ -34,6 +34,8 @@ import numpy as np
 
 from omniret.items import Item, Modality, make_id
 
+#: layout blocks shorter than this many characters are not indexed as items
+MIN_BLOCK_CHARS = 8
 #: pixels travel from the workers as float16 (half the memory of float32; encoders take float32)
 PIXEL_DTYPE = np.float16
 
@@ -241,7 +243,7 @@ def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str
         work.items.append(Item(pid, uri, Modality.DOCUMENT, parent_id=fid, span=(n, n), text=pg.text or None,
                                metadata={"name": name, "page": pg.number, "text_source": pg.text_source,
                                          "page_size": [round(pg.size[0], 1), round(pg.size[1], 1)],
-                                         "blocks": len(pg.blocks), "label": f"{name} p. {pg.number}"}, **common))
+                                         "label": f"{name} p. {pg.number}"}, **common))
         if pg.text:
             work.texts.append((pid, pg.text))
         elif pg.pixels is not None:
@@ -250,6 +252,8 @@ def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str
             work.items[-1].metadata["embedded"] = False
             work.unembedded += 1
         for j, (text, bbox) in enumerate(pg.blocks):
+            if len(text) < MIN_BLOCK_CHARS:  # page numbers, table cells, stray symbols: noise, and costly
+                continue
             bid = make_id(uri, part=f"p{pg.number}b{j}")
             work.items.append(Item(bid, uri, Modality.DOCUMENT, parent_id=pid, span=(n, n), text=text,
                                    metadata={"name": name, "page": pg.number, "block": j, "bbox": list(bbox),
