@@ -112,12 +112,16 @@ def test_changed_media_replaces_children(media_dir: Path, tmp_path: Path) -> Non
         assert index.store.get([make_id(str(folder / "v.mp4"), part="s1")]) == [None]
 
 
-def test_pdf_pages_in_worker_processes(media_dir: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "pdfs"
+def test_pdfs_and_videos_in_worker_processes(media_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mix"
     folder.mkdir()
-    for i in range(4):
+    for i in range(3):
         shutil.copy(media_dir / "book.pdf", folder / f"b{i}.pdf")
+        shutil.copy(media_dir / "scenes.mp4", folder / f"v{i}.mp4")
     with omniret.open(tmp_path / "idx", model="fake") as index:
         report = index.add(folder, workers=2, pdf_blocks=False)
-        assert report.failed == [] and report.items == 4 * 4
-        assert index.store.count(Filter(modalities=frozenset({Modality.DOCUMENT}))) == 16
+        assert report.failed == [] and report.items == 3 * 4 + 3 * 4
+        assert index.store.count(Filter(modalities=frozenset({Modality.DOCUMENT}))) == 12
+        v0 = index.store.vectors("fake-64", [make_id(str(folder / "v0.mp4"), part="s1")])
+        v2 = index.store.vectors("fake-64", [make_id(str(folder / "v2.mp4"), part="s1")])
+        np.testing.assert_allclose(v0, v2, atol=1e-3)  # same frames, same vector, whichever worker decoded
