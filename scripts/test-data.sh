@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Optional system data for the full test suite (tests that need it skip with this hint otherwise):
+# a headless browser for the web-page tests, espeak-ng for synthetic speech, texlive's PDF
+# documentation for the real-PDF tests. Needs root and Debian's package mirrors (no other network).
+set -uo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+texdoc=${OMNIRET_TEXDOC:-/tmp/texdoc/x}
+if [ ${#need[@]} -gt 0 ] || [ ! -d "$texdoc/usr/share/doc/texlive-doc/latex" ]; then
+  apt-get update -qq || echo "warning: apt-get update failed" >&2
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "+ apt-get install ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" || echo "warning: could not install ${need[*]}" >&2
+fi
+if [ ! -d "$texdoc/usr/share/doc/texlive-doc/latex" ]; then
+  echo "+ texlive-latex-base-doc -> $texdoc"
+  mkdir -p "$(dirname "$texdoc")" && (cd "$(dirname "$texdoc")" && apt-get download texlive-latex-base-doc \
+    && dpkg-deb -x texlive-latex-base-doc_*.deb "$texdoc") || echo "warning: texlive PDFs not available" >&2
+fi
+exit 0
