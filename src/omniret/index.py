@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omniret import pipeline
+from omniret import pipeline, routing
 from omniret.encoders.base import Encoder
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
 from omniret.ingest import AddReport, IngestOptions, run_add
@@ -38,12 +39,16 @@ def _version() -> str:
 class Index:
     """An omniret index: a store plus the encoder that fills it. Build with :meth:`Index.open`."""
 
-    def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False) -> None:
+    def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False,
+                 audio_encoder: Encoder | None = None, router_url: str | None = None) -> None:
         self.store = store
         self.encoder = encoder
+        self.audio_encoder = audio_encoder
         self.path = path
         self.log_queries = log_queries
+        self.router_url = router_url
         self._stats: SpaceStats | None = None
+        self._space_stats: dict[str, SpaceStats] = {}
         self._pending: list[tuple[str, np.ndarray]] = []
 
     # -- opening -------------------------------------------------------------------------------
@@ -53,6 +58,7 @@ class Index:
         path: str | os.PathLike[str] = ".omniret",
         model: str | None = "auto",
         *,
+        audio_model: str | None = None,
         device: str | None = None,
         batch_size: int | None = None,
         store: Store | None = None,
@@ -64,7 +70,11 @@ class Index:
         ``model``: a registry name (``offline``, ``openclip:...``, ``st:...``) or ``auto``/``None``.
         On an existing index, ``auto``/``None`` means "the model recorded in the manifest"; any
         other name must match it, or :class:`ModelMismatchError` names both.
+        ``audio_model``: an optional second encoder for the audio space (``hf:<CLAP folder or id>``,
+        or ``auto`` = the default CLAP when its weights are on this machine); recorded in the
+        manifest of a new index and restored on reopening (see :mod:`omniret.audio_space`).
         """
+        from omniret import audio_space
         from omniret.encoders import registry
         from omniret.store import open_store
 
@@ -90,14 +100,20 @@ class Index:
                 # mid-upgrade: queries go through the new model, mapped into the old space
                 mapped = upgrade.encoder_for(manifest, registry.create, path, **enc_kwargs)
                 encoder = mapped or registry.create(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
+                audio = audio_space.resolve(audio_model, manifest.get("audio_encoder"), path, registry.create,
+                                            **enc_kwargs)
+                if audio is not None and not manifest.get("audio_encoder"):  # attached to an existing index
+                    st.set_manifest({**manifest, **_audio_manifest(manifest, audio)})
             else:
                 encoder = registry.create(model or "auto", **enc_kwargs)
-                st.set_manifest(_manifest_for(encoder))
+                audio = audio_space.resolve(audio_model, None, path, registry.create, **enc_kwargs)
+                new = _manifest_for(encoder)
+                st.set_manifest({**new, **(_audio_manifest(new, audio) if audio is not None else {})})
         except BaseException:
             if store is None:
                 st.close()
             raise
-        return cls(st, encoder, path, log_queries=log_queries)
+        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio)
 
     def close(self) -> None:
         self.store.close()
@@ -125,7 +141,8 @@ class Index:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         opts = options or IngestOptions(**option_kwargs)
-        return run_add([os.fspath(p) for p in paths], self.store, self.encoder, opts, progress)
+        return run_add([os.fspath(p) for p in paths], self.store, self.encoder, opts, progress,
+                       audio_encoder=self.audio_encoder)
 
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
@@ -160,6 +177,7 @@ class Index:
         text: str | None = None,
         *,
         image: ImageLike | None = None,
+        audio: str | os.PathLike[str] | None = None,
         k: int = 10,
         modality: str | Modality | Sequence[str | Modality] | None = None,
         where: Filter | Mapping[str, Any] | None = None,
@@ -167,6 +185,8 @@ class Index:
         mtime_min: float | None = None,
         mtime_max: float | None = None,
         rollup: bool = False,
+        granularity: str | None = None,
+        route: str | Modality = "auto",
         hubness: str = "none",
         gap: str = "none",
         compose: str = "sum",
@@ -178,35 +198,108 @@ class Index:
         terms: Sequence[Term] | None = None,
         candidates: int | None = None,
     ) -> list[Hit]:
-        """Search by text, by an example image, by both (a composed query), or by query algebra.
+        """Search by text, by an example image or sound, by text + image (a composed query), or by query algebra.
 
         Always returns ``list[Hit]``, best first. ``modality``, ``where`` (metadata equality or a
-        :class:`Filter`), ``path_glob`` and ``mtime_*`` filter; ``rollup=True`` returns parents
-        (files) scored by their best child. Ranking stages (see :mod:`omniret.pipeline`):
+        :class:`Filter`), ``path_glob`` and ``mtime_*`` filter. ``route`` (auto|all|llm|<modality>)
+        picks the vector spaces and modalities searched and how their scores merge (see
+        :mod:`omniret.routing`); ``audio=`` (a recording) and text → audio search go through the
+        audio space (CLAP). ``granularity`` (item|parent|root; ``rollup=True`` = parent) returns
+        the matched items, their parents (files, pages) or the top of their parent chain, each
+        scored by its best child. Ranking stages (see :mod:`omniret.pipeline`):
         ``hubness`` (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose``
         (sum|weimo|pdv, with ``alpha``/``beta``) when both ``text`` and ``image`` are given,
         ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense). ``negative`` texts are
         subtracted, ``like`` adds stored items as positive examples (and leaves them out of the
-        results), ``terms`` gives the full algebra as weighted :class:`Term` s.
+        results), ``terms`` gives the full algebra as weighted :class:`Term` s. Hubness and hybrid
+        stages search the main space only.
         """
-        flt = make_filter(modality, where, path_glob, mtime_min, mtime_max)
+        gran = routing.parse_granularity(granularity, rollup)
+        rt = self._route(route, text)
+        if rt.granularity is not None and granularity is None and not rollup:
+            gran = rt.granularity
+        flt = _restrict(make_filter(modality, where, path_glob, mtime_min, mtime_max), rt)
         exclude = frozenset(like or ())
-        opts = SearchOptions(k=k, where=flt, rollup=rollup, hubness=hubness, gap=gap, compose=compose,
+        opts = SearchOptions(k=k, where=flt, rollup=gran != "item", hubness=hubness, gap=gap, compose=compose,
                              alpha=alpha, beta=beta, hybrid=hybrid, candidates=candidates, exclude=exclude)
         opts.validate()
-        query = self._build_query(text, image, negative, like, terms, opts)
-        space = self.encoder.space
-        if space not in self.store.spaces():
+        runs = self._space_queries(text, image, audio, negative, like, terms, opts)
+        if not runs:
             return []
-        stats = self.stats() if (gap != "none" or hubness != "none") else None
-        if stats is not None:
-            stats.refresh()  # O(1) when nothing was committed since the last refresh
-        ids, scores = pipeline.candidates(self.store, stats, space, query.vector, opts)
-        caption_fn = (lambda cand: self._caption_sims(query, cand)) if compose == "weimo" and image is not None else None
-        ids, scores = pipeline.rerank(self.store, stats, space, query, ids, scores, opts, caption_fn)
-        hits = self._hits(list(zip(ids, scores.tolist(), strict=True)))
-        self._log_query(query)
-        return (_rollup(hits, self.store) if rollup else hits)[:k]
+        calibrate = routing.needs_calibration(rt, len(runs))
+        if calibrate and hubness != "none":
+            raise QueryError("route='all' calibrates scores across modalities, which excludes hubness corrections; "
+                             "use route='auto' or hubness='none'")
+        results = []
+        for space, query in runs:
+            o = replace(opts, gap="calibrate") if calibrate else opts
+            stats = self._stats_of(space) if (o.gap != "none" or o.hubness != "none") else None
+            if stats is not None:
+                stats.refresh()  # O(1) when nothing was committed since the last refresh
+            ids, scores = pipeline.candidates(self.store, stats, space, query.vector, o)
+            caption_fn = ((lambda cand, q=query: self._caption_sims(q, cand))
+                          if compose == "weimo" and image is not None and space == self.encoder.space else None)
+            results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn))
+        ids, merged = routing.merge(results) if len(results) > 1 else results[0]
+        hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)))
+        self._log_query(runs[0][1])
+        hits = _granulate(hits, self.store, gran)[:k]
+        if not hits and rt.source.startswith("llm:") and rt.modalities is not None:  # routed to nothing: auto
+            return self.search(text, image=image, audio=audio, k=k, modality=modality, where=where,
+                               path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
+                               granularity=granularity, route="auto", hubness=hubness, gap=gap, compose=compose,
+                               alpha=alpha, beta=beta, hybrid=hybrid, negative=negative, like=like, terms=terms,
+                               candidates=candidates)
+        return hits
+
+    def _route(self, route: str | Modality, text: str | None) -> routing.Route:
+        """Parse ``route``; ``llm`` asks the configured endpoint (text queries only; else ``auto``)."""
+        rt = routing.parse_route(route)
+        if rt.source != "llm":
+            return rt
+        url, model, key = routing.router_config(self.router_url)
+        if not text:
+            return routing.Route(source="llm:fallback")
+        import httpx
+
+        with httpx.Client() as client:
+            return routing.route_from_label(routing.llm_route(text, url, model, client, api_key=key))
+
+    def _space_queries(self, text: str | None, image: ImageLike | None, audio: Any,
+                       negative: str | Sequence[str] | None, like: Sequence[str] | None,
+                       terms: Sequence[Term] | None, opts: SearchOptions) -> list[tuple[str, Query]]:
+        """The spaces this query enters, each with the query embedded there (only spaces with vectors)."""
+        from omniret import audio_space
+
+        mods = opts.where.modalities if opts.where is not None else None
+        audio_only = mods is not None and mods <= {Modality.AUDIO}
+        aenc = self.audio_encoder
+        present = self.store.spaces()
+        if audio is not None:
+            if text is not None or image is not None or terms or like:
+                raise QueryError("audio= is a query by example sound; it cannot be combined with text=, image=, "
+                                 "like= or terms=")
+            if aenc is None:
+                raise audio_space.missing("search(audio=...)")
+            q = Query(audio_space.embed_audio_query(aenc, audio), Modality.AUDIO)
+            return [(aenc.space, q)] if aenc.space in present else []
+        if audio_only and aenc is None:
+            raise audio_space.missing("searching audio (route/modality 'audio')")
+        if audio_only and text is not None and not aenc.supports(Modality.TEXT):  # type: ignore[union-attr]
+            raise QueryError(f"audio model {aenc.name!r} has no text tower; search audio by example (audio=PATH)")  # type: ignore[union-attr]
+        runs: list[tuple[str, Query]] = []
+        if not audio_only:
+            main = self._build_query(text, image, negative, like, terms, opts)
+            if self.encoder.space in present:
+                runs.append((self.encoder.space, main))
+        single_stage = opts.hubness == "none" and opts.hybrid == "none"
+        if (aenc is not None and text is not None and image is None and not terms and not like
+                and aenc.supports(Modality.TEXT) and aenc.space in present and (single_stage or audio_only)):
+            negs = [negative] if isinstance(negative, str) else list(negative or ())
+            vecs = aenc.encode_text([text, *negs], role=Role.QUERY)
+            vec = vecs[0] if not negs else combine_terms(list(vecs), [1.0] + [-NEGATIVE_WEIGHT] * len(negs))
+            runs.append((aenc.space, Query(np.asarray(vec, dtype=np.float32), Modality.TEXT, text)))
+        return runs
 
     def parse_expression(self, expr: str) -> list[Term]:
         """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""
@@ -286,6 +379,13 @@ class Index:
             self._stats = SpaceStats(self.store, self.encoder.space, self.path)
         return self._stats
 
+    def _stats_of(self, space: str) -> SpaceStats:
+        if space == self.encoder.space:
+            return self.stats()
+        if space not in self._space_stats:
+            self._space_stats[space] = SpaceStats(self.store, space, self.path)
+        return self._space_stats[space]
+
     def set_query_bank(self, texts: Sequence[str] | None = None, *, from_items: bool = False,
                        append: bool = False, limit: int = 5000, source: str = "texts") -> int:
         """Set the query bank that hubness corrections (is, qbnorm, dbnorm, dualdis) normalise by.
@@ -344,6 +444,14 @@ class Index:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:
+    from omniret.audio_space import manifest_entry
+
+    spaces = {**manifest.get("spaces", {}), audio.space: {"dim": audio.dim, "metric": "ip", "normalized": True,
+                                                          "encoder": audio.name}}
+    return {"audio_encoder": manifest_entry(audio), "spaces": spaces}
+
+
 def _manifest_for(encoder: Encoder) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -445,6 +553,36 @@ def _item_texts(store: Store, limit: int) -> list[str]:
 def _hit(it: Item, score: float) -> Hit:
     return Hit(id=it.id, score=score, modality=it.modality, uri=it.uri, parent_id=it.parent_id,
                span=it.span, text=it.text, metadata=it.metadata)
+
+
+def _restrict(flt: Filter | None, rt: routing.Route) -> Filter | None:
+    """The user's filter narrowed to the route's modalities (an explicit route disjoint from it is an error)."""
+    if rt.modalities is None:
+        return flt
+    base = flt or Filter()
+    mods = rt.modalities if base.modalities is None else base.modalities & rt.modalities
+    if not mods:
+        if rt.source.startswith("llm:"):
+            return flt  # the user's modality filter wins over the router
+        raise QueryError(f"route {rt.source!r} and modality filter {sorted(m.value for m in base.modalities or ())} "
+                         "exclude each other; drop one of them")
+    return replace(base, modalities=frozenset(mods))
+
+
+def _granulate(hits: Sequence[Hit], store: Store, granularity: str) -> list[Hit]:
+    """``item``: as found; ``parent``: one level up; ``root``: up the parent chain (blocks → page →
+    document), every level max-pooling its children's scores (order = best child first)."""
+    if granularity == "item":
+        return list(hits)
+    out = _rollup(hits, store)
+    for _ in range(8 if granularity == "root" else 0):  # parent chains are at most a few levels deep
+        if not any(h.parent_id for h in out):
+            break
+        nxt = _rollup(out, store)
+        if [h.id for h in nxt] == [h.id for h in out]:
+            break
+        out = nxt
+    return out
 
 
 def _rollup(hits: Sequence[Hit], store: Store) -> list[Hit]:
