@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from omniret import pipeline
+from omniret import pipeline, routing
 from omniret.cli_common import (  # noqa: F401 - re-exported for the command modules
     EXIT_INTERNAL,
     EXIT_USER_ERROR,
@@ -50,15 +50,19 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None, help="Decode processes (0: none).")
+@click.option("--audio-model", default=None,
+              help="Audio model (CLAP) for a new index: hf:<local folder or hub id>, or auto (if cached).")
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
-            retry_failed: bool, workers: int | None) -> None:
+            retry_failed: bool, workers: int | None, audio_model: str | None) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
     from omniret.ingest import IngestOptions
 
     s = _settings(ctx)
     with _errors(s):
-        idx = _open(s, model)
+        from omniret.index import Index
+
+        idx = Index.open(s.index, model=model, audio_model=audio_model, device=s.device, batch_size=s.batch_size)
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
         with _progress(s, "indexing", "file") as bar:
@@ -70,6 +74,9 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
         click.echo(f"model {idx.encoder.name}: {report.new} new, {report.changed} changed, "
                    f"{report.unchanged} unchanged, {report.removed} removed files; {report.items} items "
                    f"written in {report.seconds:.1f}s")
+        if report.unembedded:
+            click.echo(f"{report.unembedded} item(s) stored without a vector (metadata only): audio needs an audio "
+                       "model (--audio-model hf:<local CLAP folder>), blank pages need OCR")
         if report.skipped:
             click.echo(f"skipped {len(report.skipped)} unsupported path(s)")
         if report.failed:
@@ -91,7 +98,12 @@ cli.add_command(add_cmd, "index")
 @click.option("--where", multiple=True, help="Metadata equality KEY=VALUE (repeatable; VALUE parsed as JSON if it can be).")
 @click.option("--mtime-min", type=float, default=None, help="Files modified at or after (epoch seconds).")
 @click.option("--mtime-max", type=float, default=None, help="Files modified at or before (epoch seconds).")
-@click.option("--rollup", is_flag=True, help="Return files instead of chunks/segments.")
+@click.option("--audio", "audio", type=click.Path(dir_okay=False), help="Query by an example sound (needs an audio model).")
+@click.option("--rollup", is_flag=True, help="Return files instead of chunks/segments (= --granularity parent).")
+@click.option("--granularity", type=click.Choice(routing.GRANULARITIES), default=None,
+              help="item (default), parent (files, pages) or root (whole documents).")
+@click.option("--route", default="auto", show_default=True,
+              help="auto, all, llm ($OMNIRET_ROUTER_URL) or a modality (text, image, audio, video, document).")
 @click.option("--hubness", type=click.Choice(pipeline.HUBNESS), default="none", show_default=True,
               help="Hubness correction (needs a query bank: omniret bank).")
 @click.option("--gap", type=click.Choice(pipeline.GAP), default="none", show_default=True,
@@ -108,17 +120,18 @@ cli.add_command(add_cmd, "index")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: str | None, k: int,
                modality: tuple[str, ...], path_glob: str | None, where: tuple[str, ...],
-               mtime_min: float | None, mtime_max: float | None, rollup: bool, hubness: str, gap: str,
+               mtime_min: float | None, mtime_max: float | None, audio: str | None, rollup: bool,
+               granularity: str | None, route: str, hubness: str, gap: str,
                compose: str, alpha: float | None, beta: float | None, hybrid: str,
                negative: tuple[str, ...], like: tuple[str, ...], candidates: int | None) -> None:
     """Search by text (QUERY), by an example image (--image), by both, or by query algebra (--expr)."""
     s = _settings(ctx)
     with _errors(s):
-        if query is None and image is None and expr is None and not like:
-            raise OmniretError("give a text QUERY, --image PATH, --expr or --like ID")
+        if query is None and image is None and expr is None and not like and audio is None:
+            raise OmniretError("give a text QUERY, --image PATH, --audio PATH, --expr or --like ID")
         idx = _open(s, must_exist=True)
         terms = idx.parse_expression(expr) if expr else None
-        hits = idx.search(query, image=image, k=k, modality=list(modality) or None, where=_parse_where(where),
+        hits = idx.search(query, image=image, audio=audio, granularity=granularity, route=route, k=k, modality=list(modality) or None, where=_parse_where(where),
                           path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
                           hubness=hubness, gap=gap, compose=compose, alpha=alpha, beta=beta, hybrid=hybrid,
                           negative=list(negative) or None, like=list(like) or None, terms=terms,
@@ -128,9 +141,8 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
             if s.json:
                 _emit(s, {"rank": rank, **h.to_dict()})
             else:
-                where_txt = f" [{h.span[0]:.0f}-{h.span[1]:.0f}]" if h.span else ""
                 snippet = f"  {(h.text or '')[:80]!r}" if h.modality.value == "text" and h.text else ""
-                click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:5s}  {h.uri}{where_txt}{snippet}")
+                click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:8s}  {_place(h)}{snippet}")
         if not hits and not s.json:
             click.echo("no results")
 
@@ -160,6 +172,14 @@ def bank_cmd(ctx: click.Context, queries_file: str | None, from_items: bool, app
             _emit(s, {"event": "bank", "query_bank": n})
         else:
             click.echo(f"query bank: {n} queries")
+
+
+def _place(h: Any) -> str:
+    """Where a hit is, for people: its label (``talk.mp4 @ 01:23–01:33``, ``book.pdf p. 2``) next to its path."""
+    label = h.metadata.get("label") if isinstance(h.metadata, dict) else None
+    if isinstance(label, str) and label:
+        return f"{label}  ({h.uri})"
+    return f"{h.uri} [{h.span[0]:.0f}-{h.span[1]:.0f}]" if h.span else h.uri
 
 
 def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:
