@@ -96,10 +96,12 @@ def main() -> None:
             adds.append(index_add(folder, Path(tmp) / f"idx{r}", args.workers, args.batch_size, encoder))
             print(f"run {r}: raw {raws[-1]:.1f} img/s, add {adds[-1]:.1f} img/s, ratio {adds[-1] / raws[-1]:.2f}")
     raw, add = statistics.median(raws), statistics.median(adds)
-    print(f"\n| model | images | size | workers | raw encoder img/s | omniret add img/s | add / raw |")
+    ratio = statistics.median(a / r for a, r in zip(adds, raws, strict=True))  # paired: each run's own ratio
+    print("\n| model | images | size | workers | raw encoder img/s (median) | omniret add img/s (median) "
+          "| add / raw (median of per-run ratios) |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {encoder.name} | {args.n} | {args.size}x{int(args.size * 0.75)} JPEG | "
-          f"{args.workers if args.workers is not None else 'auto'} | {raw:.1f} | {add:.1f} | {add / raw:.2f} |")
+          f"{args.workers if args.workers is not None else 'auto'} | {raw:.1f} | {add:.1f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-ANIMALS = ["cat", "dog", "horse", "parrot", "goldfish"]
+from tasks_helpers import ANIMALS, write_image  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,14 +18,6 @@ def _register_fake2() -> None:
     from omniret.encoders.registry import EncoderEntry, register
 
     register(EncoderEntry("fake2", "fake2_encoder:create", "second deterministic test encoder", "fake2"))
-
-
-def write_image(path: Path, rgb: tuple[int, int, int], size: int = 32) -> Path:
-    arr = np.zeros((size, size, 3), dtype=np.uint8)
-    arr[:] = rgb
-    arr[: size // 3] = 255 - np.asarray(rgb, dtype=np.uint8)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ANIMALS
 from scipy.special import softmax
+from tasks_helpers import ANIMALS
 
 from omniret.classify import Classification, build_prompts, classify, label_embeddings
 from omniret.errors import QueryError

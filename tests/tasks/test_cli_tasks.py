@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_image
+from tasks_helpers import write_image
 
 from omniret.cli import EXIT_USER_ERROR, cli
 from omniret.cli_tasks import classify_cmd, upgrade_cmd
