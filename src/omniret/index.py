@@ -20,9 +20,18 @@ import numpy as np
 from omniret import pipeline, routing
 from omniret.encoders.base import Encoder
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
+from omniret.hits import granulate, make_hit
 from omniret.ingest import AddReport, IngestOptions, run_add
 from omniret.items import Hit, Item, Modality, Role
 from omniret.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
+from omniret.query_args import (
+    captions,
+    item_texts,
+    load_query_image,
+    make_filter,
+    reference_caption,
+    restrict,
+)
 from omniret.stats import Bank, SpaceStats
 from omniret.store.base import Filter, Store, WriteBatch
 
@@ -170,7 +179,7 @@ class Index:
             return self.encoder.encode_text([text], role=Role.QUERY)[0]
         if not self.encoder.supports(Modality.IMAGE):
             raise QueryError(f"model {self.encoder.name!r} cannot embed images; query with text instead")
-        return self.encoder.encode_images([_load_query_image(image, self.encoder.image_size)], role=Role.QUERY)[0]
+        return self.encoder.encode_images([load_query_image(image, self.encoder.image_size)], role=Role.QUERY)[0]
 
     def search(
         self,
@@ -218,7 +227,7 @@ class Index:
         rt = self._route(route, text)
         if rt.granularity is not None and granularity is None and not rollup:
             gran = rt.granularity
-        flt = _restrict(make_filter(modality, where, path_glob, mtime_min, mtime_max), rt)
+        flt = restrict(make_filter(modality, where, path_glob, mtime_min, mtime_max), rt)
         exclude = frozenset(like or ())
         opts = SearchOptions(k=k, where=flt, rollup=gran != "item", hubness=hubness, gap=gap, compose=compose,
                              alpha=alpha, beta=beta, hybrid=hybrid, candidates=candidates, exclude=exclude)
@@ -243,7 +252,7 @@ class Index:
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
         hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)))
         self._log_query(runs[0][1])
-        hits = _granulate(hits, self.store, gran)[:k]
+        hits = granulate(hits, self.store, gran)[:k]
         if not hits and rt.source.startswith("llm:") and rt.modalities is not None:  # routed to nothing: auto
             return self.search(text, image=image, audio=audio, k=k, modality=modality, where=where,
                                path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
@@ -355,7 +364,7 @@ class Index:
         t = self.embed_query(text=text)
         pair = None
         if opts.compose == "pdv":
-            caption = _reference_caption(self, image)
+            caption = reference_caption(self, image)
             if caption:
                 e = self.encoder.encode_text([caption, f"{caption}, {text}"], role=Role.QUERY)
                 pair = (e[0], e[1])
@@ -364,7 +373,7 @@ class Index:
     def _caption_sims(self, query: Query, ids: list[str]) -> np.ndarray | None:
         """WeiMoCIR's s_Q2C per candidate: mean cosine of the query with the item's captions (NaN: none)."""
         items = self.store.get(ids)
-        caps = [_captions(it) for it in items]
+        caps = [captions(it) for it in items]
         flat = sorted({c for cs in caps for c in cs})
         if not flat:
             return None
@@ -398,7 +407,7 @@ class Index:
             raise QueryError("give texts=[...] (sample queries) or from_items=True")
         bank_texts = [t for t in (texts or []) if isinstance(t, str) and t.strip()]
         if from_items:
-            bank_texts += _item_texts(self.store, limit)
+            bank_texts += item_texts(self.store, limit)
         if not bank_texts:
             raise QueryError("the query bank would be empty: no non-empty texts were given or found")
         bank_texts = bank_texts[:limit] if not append else bank_texts
@@ -421,7 +430,7 @@ class Index:
 
     def _hits(self, pairs: Sequence[tuple[str, float]]) -> list[Hit]:
         items = self.store.get([i for i, _ in pairs])
-        return [_hit(it, s) for it, (_, s) in zip(items, pairs, strict=True) if it is not None]
+        return [make_hit(it, s) for it, (_, s) in zip(items, pairs, strict=True) if it is not None]
 
     def classify(self, labels: Sequence[str], **kwargs: Any) -> list[Any]:
         """Zero-shot classification/tagging of indexed items or files; see :func:`omniret.classify.classify`."""
@@ -462,142 +471,6 @@ def _manifest_for(encoder: Encoder) -> dict[str, Any]:
         "spaces": {encoder.space: {"dim": encoder.dim, "metric": "ip", "normalized": True,
                                    "encoder": encoder.name}},
     }
-
-
-def make_filter(
-    modality: str | Modality | Sequence[str | Modality] | None = None,
-    where: Filter | Mapping[str, Any] | None = None,
-    path_glob: str | None = None,
-    mtime_min: float | None = None,
-    mtime_max: float | None = None,
-) -> Filter | None:
-    """Build a :class:`Filter` from user-facing arguments (``None`` when nothing filters)."""
-    if isinstance(where, Filter):
-        base = where
-    elif where is None:
-        base = Filter()
-    elif isinstance(where, Mapping):
-        base = Filter(metadata=dict(where))
-    else:
-        raise QueryError(f"where must be a mapping of metadata key → value, got {type(where).__name__}")
-    mods = base.modalities
-    if modality is not None:
-        seq = [modality] if isinstance(modality, str | Modality) else list(modality)
-        mods = frozenset(Modality.parse(m) for m in seq)
-    flt = Filter(
-        modalities=mods,
-        path_glob=path_glob if path_glob is not None else base.path_glob,
-        mtime_min=mtime_min if mtime_min is not None else base.mtime_min,
-        mtime_max=mtime_max if mtime_max is not None else base.mtime_max,
-        metadata=base.metadata,
-        parent_id=base.parent_id,
-        ids=base.ids,
-    )
-    return None if flt.is_empty() else flt
-
-
-def _load_query_image(image: ImageLike, target_size: int) -> Any:
-    from PIL import Image
-
-    from omniret.errors import MediaError
-    from omniret.media.image import load_image, to_rgb
-
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    if isinstance(image, str | os.PathLike):
-        try:
-            return load_image(os.fspath(image), target_size=target_size)
-        except MediaError as e:
-            raise QueryError(f"query image {e}") from e
-    raise QueryError(f"image must be a file path or a PIL image, got {type(image).__name__}")
-
-
-def _captions(it: Item | None) -> list[str]:
-    """Captions of an item for WeiMoCIR: ``caption``/``captions``/``alt``/``ocr_text``/``title`` metadata."""
-    if it is None:
-        return []
-    out: list[str] = []
-    for key in ("caption", "captions", "alt", "ocr_text", "title"):
-        v = it.metadata.get(key)
-        if isinstance(v, str) and v.strip():
-            out.append(v.strip())
-        elif isinstance(v, list):
-            out += [c.strip() for c in v if isinstance(c, str) and c.strip()]
-    return out
-
-
-def _reference_caption(index: Index, image: ImageLike) -> str | None:
-    """A caption of the reference image if it is an indexed file that has one (for PDV)."""
-    if not isinstance(image, str | os.PathLike):
-        return None
-    from omniret.items import make_id
-
-    caps = _captions(index.get(make_id(os.path.realpath(os.fspath(image)))))
-    return caps[0] if caps else None
-
-
-def _item_texts(store: Store, limit: int) -> list[str]:
-    out: list[str] = []
-    for it in store.iter_items(Filter(modalities=frozenset({Modality.TEXT}))):
-        if it.parent_id is not None and it.text:
-            out.append(it.text)
-        if len(out) >= limit:
-            return out
-    for it in store.iter_items(Filter(modalities=frozenset({Modality.IMAGE}))):
-        out += _captions(it)
-        if len(out) >= limit:
-            break
-    return out[:limit]
-
-
-def _hit(it: Item, score: float) -> Hit:
-    return Hit(id=it.id, score=score, modality=it.modality, uri=it.uri, parent_id=it.parent_id,
-               span=it.span, text=it.text, metadata=it.metadata)
-
-
-def _restrict(flt: Filter | None, rt: routing.Route) -> Filter | None:
-    """The user's filter narrowed to the route's modalities (an explicit route disjoint from it is an error)."""
-    if rt.modalities is None:
-        return flt
-    base = flt or Filter()
-    mods = rt.modalities if base.modalities is None else base.modalities & rt.modalities
-    if not mods:
-        if rt.source.startswith("llm:"):
-            return flt  # the user's modality filter wins over the router
-        raise QueryError(f"route {rt.source!r} and modality filter {sorted(m.value for m in base.modalities or ())} "
-                         "exclude each other; drop one of them")
-    return replace(base, modalities=frozenset(mods))
-
-
-def _granulate(hits: Sequence[Hit], store: Store, granularity: str) -> list[Hit]:
-    """``item``: as found; ``parent``: one level up; ``root``: up the parent chain (blocks → page →
-    document), every level max-pooling its children's scores (order = best child first)."""
-    if granularity == "item":
-        return list(hits)
-    out = _rollup(hits, store)
-    for _ in range(8 if granularity == "root" else 0):  # parent chains are at most a few levels deep
-        if not any(h.parent_id for h in out):
-            break
-        nxt = _rollup(out, store)
-        if [h.id for h in nxt] == [h.id for h in out]:
-            break
-        out = nxt
-    return out
-
-
-def _rollup(hits: Sequence[Hit], store: Store) -> list[Hit]:
-    """Children replaced by their parents, each parent scored by its best child (max-pooling)."""
-    best: dict[str, Hit] = {}
-    order: list[str] = []
-    parent_ids = {h.parent_id for h in hits if h.parent_id}
-    parents = {p.id: p for p in store.get(sorted(parent_ids)) if p is not None}
-    for h in hits:
-        key = h.parent_id if h.parent_id in parents else h.id
-        if key in best:
-            continue
-        best[key] = _hit(parents[key], h.score) if key in parents else h
-        order.append(key)
-    return [best[key] for key in order]
 
 
 def default_index_path() -> str:

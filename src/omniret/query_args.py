@@ -1,0 +1,118 @@
+"""Query-side helpers of the facade: user filter arguments → :class:`Filter`, query images, captions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from omniret import routing
+from omniret.errors import QueryError
+from omniret.items import Item, Modality
+from omniret.store.base import Filter, Store
+
+if TYPE_CHECKING:
+    from omniret.index import Index
+
+ImageLike = Any  # a path, or a PIL image
+
+
+def make_filter(
+    modality: str | Modality | Sequence[str | Modality] | None = None,
+    where: Filter | Mapping[str, Any] | None = None,
+    path_glob: str | None = None,
+    mtime_min: float | None = None,
+    mtime_max: float | None = None,
+) -> Filter | None:
+    """Build a :class:`Filter` from user-facing arguments (``None`` when nothing filters)."""
+    if isinstance(where, Filter):
+        base = where
+    elif where is None:
+        base = Filter()
+    elif isinstance(where, Mapping):
+        base = Filter(metadata=dict(where))
+    else:
+        raise QueryError(f"where must be a mapping of metadata key → value, got {type(where).__name__}")
+    mods = base.modalities
+    if modality is not None:
+        seq = [modality] if isinstance(modality, str | Modality) else list(modality)
+        mods = frozenset(Modality.parse(m) for m in seq)
+    flt = Filter(
+        modalities=mods,
+        path_glob=path_glob if path_glob is not None else base.path_glob,
+        mtime_min=mtime_min if mtime_min is not None else base.mtime_min,
+        mtime_max=mtime_max if mtime_max is not None else base.mtime_max,
+        metadata=base.metadata,
+        parent_id=base.parent_id,
+        ids=base.ids,
+    )
+    return None if flt.is_empty() else flt
+
+
+def restrict(flt: Filter | None, rt: routing.Route) -> Filter | None:
+    """The user's filter narrowed to the route's modalities (an explicit route disjoint from it is an error)."""
+    if rt.modalities is None:
+        return flt
+    base = flt or Filter()
+    mods = rt.modalities if base.modalities is None else base.modalities & rt.modalities
+    if not mods:
+        if rt.source.startswith("llm:"):
+            return flt  # the user's modality filter wins over the router
+        raise QueryError(f"route {rt.source!r} and modality filter {sorted(m.value for m in base.modalities or ())} "
+                         "exclude each other; drop one of them")
+    return replace(base, modalities=frozenset(mods))
+
+
+def load_query_image(image: ImageLike, target_size: int) -> Any:
+    from PIL import Image
+
+    from omniret.errors import MediaError
+    from omniret.media.image import load_image, to_rgb
+
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, str | os.PathLike):
+        try:
+            return load_image(os.fspath(image), target_size=target_size)
+        except MediaError as e:
+            raise QueryError(f"query image {e}") from e
+    raise QueryError(f"image must be a file path or a PIL image, got {type(image).__name__}")
+
+
+def captions(it: Item | None) -> list[str]:
+    """Captions of an item for WeiMoCIR: ``caption``/``captions``/``alt``/``ocr_text``/``title`` metadata."""
+    if it is None:
+        return []
+    out: list[str] = []
+    for key in ("caption", "captions", "alt", "ocr_text", "title"):
+        v = it.metadata.get(key)
+        if isinstance(v, str) and v.strip():
+            out.append(v.strip())
+        elif isinstance(v, list):
+            out += [c.strip() for c in v if isinstance(c, str) and c.strip()]
+    return out
+
+
+def reference_caption(index: Index, image: ImageLike) -> str | None:
+    """A caption of the reference image if it is an indexed file that has one (for PDV)."""
+    if not isinstance(image, str | os.PathLike):
+        return None
+    from omniret.items import make_id
+
+    caps = captions(index.get(make_id(os.path.realpath(os.fspath(image)))))
+    return caps[0] if caps else None
+
+
+def item_texts(store: Store, limit: int) -> list[str]:
+    out: list[str] = []
+    for it in store.iter_items(Filter(modalities=frozenset({Modality.TEXT}))):
+        if it.parent_id is not None and it.text:
+            out.append(it.text)
+        if len(out) >= limit:
+            return out
+    for it in store.iter_items(Filter(modalities=frozenset({Modality.IMAGE}))):
+        out += captions(it)
+        if len(out) >= limit:
+            break
+    return out[:limit]
