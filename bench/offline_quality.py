@@ -32,8 +32,15 @@ TOPS = (1, 3, 5, 10, 20, 50, 1000)
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Decode a PNG; transparent pixels become white (clip art is drawn on a transparent canvas)."""
-    im = Image.open(path)
+    """Decode a PNG; transparent pixels become white (clip art is drawn on a transparent canvas).
+    A PNG PIL refuses (one in the set is 623 megapixels, over its decompression-bomb limit) becomes a
+    blank white image, so it stays in the corpus as a distractor and the run goes on."""
+    try:
+        im = Image.open(path)
+        im.load()
+    except (Image.DecompressionBombError, OSError) as e:
+        print(f"  unreadable, embedded as blank: {path}: {e}", flush=True)
+        return Image.new("RGB", (224, 224), (255, 255, 255))
     if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
