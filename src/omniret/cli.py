@@ -29,7 +29,7 @@ from omniret.errors import OmniretError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--index", "index_dir", envvar="OMNIRET_INDEX", default=".omniret", show_default=True,
-              help="Index folder (env OMNIRET_INDEX).")
+              help="Index folder, or a store URI such as milvus-lite:///x.db or milvus://host:19530/coll (env OMNIRET_INDEX).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -52,9 +52,13 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--workers", type=click.IntRange(0, 64), default=None, help="Decode processes (0: none).")
 @click.option("--audio-model", default=None,
               help="Audio model (CLAP) for a new index: hf:<local folder or hub id>, or auto (if cached).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: decode workers on this machine; ray: Ray Data tasks + encoder actors.")
+@click.option("--address", default=None, help="Ray cluster address (ray://host:10001); default: a local Ray.")
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
-            retry_failed: bool, workers: int | None, audio_model: str | None) -> None:
+            retry_failed: bool, workers: int | None, audio_model: str | None, engine: str,
+            address: str | None) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
     from omniret.ingest import IngestOptions
 
@@ -66,7 +70,12 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
         with _progress(s, "indexing", "file") as bar:
-            report = idx.add(list(paths), options=opts, progress=bar)
+            if engine == "ray":
+                from omniret.scale.ray_ingest import ray_add
+
+                report = ray_add(list(paths), idx, opts, address=address, progress=bar)
+            else:
+                report = idx.add(list(paths), options=opts, progress=bar)
         idx.close()
         if s.json:
             _emit(s, {"event": "add", "index": s.index, "model": idx.encoder.name, **report.to_dict()})

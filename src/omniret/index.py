@@ -480,6 +480,8 @@ def default_index_path() -> str:
 
 def ensure_index_exists(path: str) -> None:
     """Raise a clear error when a read-only command points at a folder that holds no index."""
+    if "://" in path:  # a store URI (milvus-lite:///x.db, milvus://host/coll): the backend checks it
+        return
     if not (Path(path) / "omniret.db").exists():
         raise StoreError(f"no omniret index at {path!r}; create one with `omniret add PATH` or pass --index DIR")
 

@@ -83,3 +83,22 @@ def test_killed_worker_still_exactly_once(local_ray: None, tmp_path: Path) -> No
         assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker really died
         assert report.new == 18
         check_exactly_once(idx, folder)
+
+
+def test_cli_add_engine_ray(local_ray: None, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from omniret.cli import cli
+
+    folder = tmp_path / "files"
+    make_folder(folder, n_images=4, n_texts=1)
+    idx = str(tmp_path / "idx")
+    r = CliRunner().invoke(cli, ["--index", idx, "--json", "-q", "add", str(folder), "--model", "fake",
+                                 "--engine", "ray"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["new"] == 6 and [f["uri"].split("/")[-1] for f in report["failed"]] == ["broken.jpg"]
+    with omniret.open(idx) as index:
+        check_exactly_once(index, folder)
