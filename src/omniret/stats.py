@@ -92,6 +92,8 @@ class SpaceStats:
         self.qstats: _BankStats | None = None
         self.gstats: _BankStats | None = None
         self._gbank: np.ndarray | None = None
+        self._means: np.ndarray | None = None
+        self._covs: np.ndarray | None = None
 
     # -- banks ---------------------------------------------------------------------------------
     def _bank_path(self, kind: str) -> Path:
@@ -140,6 +142,7 @@ class SpaceStats:
         return ids, np.asarray(mods, dtype=np.int64), vecs
 
     def _rebuild(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
+        self._means = self._covs = None
         self.ids, self.mod, self.dim = ids, mods, vecs.shape[1]
         self.row = {i: n for n, i in enumerate(ids)}
         self.moments = [gapm.moments(vecs[mods == c]) if (mods == c).any() else
@@ -159,6 +162,7 @@ class SpaceStats:
         """Fold newly added items in: moments add up, log Z and top-k lists merge column-wise."""
         if not ids:
             return
+        self._means = self._covs = None
         if not self.ids:
             self._rebuild(ids, mods, vecs)
             return
@@ -178,7 +182,12 @@ class SpaceStats:
 
     # -- accessors used by the search stages ------------------------------------------------------
     def means(self) -> np.ndarray:
-        """(M, d) mean vector of each modality (zeros where the modality has no item)."""
+        """(M, d) mean vector of each modality (zeros where the modality has no item); cached per refresh."""
+        if self._means is None:
+            self._means = self._compute_means()
+        return self._means
+
+    def _compute_means(self) -> np.ndarray:
         out = np.zeros((len(MODALITIES), self.dim))
         for c, (s, _, n) in enumerate(self.moments):
             if n:
@@ -189,11 +198,14 @@ class SpaceStats:
         return np.array([n for _, _, n in self.moments])
 
     def covs(self) -> np.ndarray:
-        out = np.zeros((len(MODALITIES), self.dim, self.dim))
-        for c, m in enumerate(self.moments):
-            if m[2] > 1:
-                out[c] = gapm.moments_mean_cov(m)[1]
-        return out
+        """(M, d, d) covariance of each modality; cached per refresh."""
+        if self._covs is None:
+            out = np.zeros((len(MODALITIES), self.dim, self.dim))
+            for c, m in enumerate(self.moments):
+                if m[2] > 1:
+                    out[c] = gapm.moments_mean_cov(m)[1]
+            self._covs = out
+        return self._covs
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """Row positions of candidate ids (-1 for ids this refresh has not seen)."""
@@ -229,8 +241,8 @@ class SpaceStats:
 
 def _extend(st: _BankStats, bank: np.ndarray, new: np.ndarray, first: int) -> _BankStats:
     sims = bank.astype(np.float32) @ new.T
-    log_z = {b: np.concatenate([lz, hub.gallery_stats(sims, b, BANK_K)[0]]) for b, lz in st.log_z.items()}
-    ids, scores = hub.merge_bank_topk(st.top_ids, st.top_scores, sims, first, BANK_K)
+    log_z = {b: np.concatenate([lz, hub.log_partition(sims, b)]) for b, lz in st.log_z.items()}
+    ids, scores = hub.merge_chunk_topk(st.top_ids, st.top_scores, sims, first, BANK_K)
     return _BankStats(log_z, ids, scores)
 
 
@@ -242,6 +254,6 @@ def _bank_stats(bank: np.ndarray, gallery: np.ndarray, betas: Sequence[float]) -
     for start in range(0, len(gallery), _CHUNK):
         sims = bank.astype(np.float32) @ gallery[start : start + _CHUNK].T  # (Nb, chunk)
         for b in betas:
-            log_z[b][start : start + _CHUNK] = hub.gallery_stats(sims, b, BANK_K)[0]
-        top_ids, top_scores = hub.merge_bank_topk(top_ids, top_scores, sims, start, BANK_K)
+            log_z[b][start : start + _CHUNK] = hub.log_partition(sims, b)
+        top_ids, top_scores = hub.merge_chunk_topk(top_ids, top_scores, sims, start, BANK_K)
     return _BankStats(log_z, top_ids, top_scores)

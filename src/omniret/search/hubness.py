@@ -43,7 +43,9 @@ __all__ = [
     "gallery_stats",
     "inverted_softmax",
     "inverted_softmax_log",
+    "log_partition",
     "merge_bank_topk",
+    "merge_chunk_topk",
     "qb_norm",
     "qb_norm_log",
     "skewness_k_occurrence",
@@ -104,6 +106,33 @@ def merge_bank_topk(
     cols = _matrix("new_cols", new_cols)
     ids = np.concatenate([np.asarray(topk_ids), first_new_id + np.broadcast_to(np.arange(cols.shape[1]), cols.shape)], 1)
     scores = np.concatenate([np.asarray(topk_scores, dtype=np.float64), cols], axis=1)
+    order = np.lexsort((ids, -scores), axis=1)[:, :k]
+    return np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+
+
+def log_partition(bank_sims: np.ndarray, beta: float) -> np.ndarray:
+    """Per gallery column ``log Z_j = logsumexp_b(beta * bank_sims[b, j])`` (the IS / QB-Norm denominator)."""
+    return _log_z(_matrix("bank_sims", bank_sims), beta)
+
+
+def merge_chunk_topk(
+    topk_ids: np.ndarray, topk_scores: np.ndarray, chunk_sims: np.ndarray, offset: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`merge_bank_topk` for a wide chunk of gallery columns ``offset ..``: each row's chunk top-k
+    is found by ``argpartition`` (O(chunk)) before the merge, so streaming a large gallery stays linear.
+    Same tie rule (equal scores: lower gallery id first)."""
+    sims = _matrix("chunk_sims", chunk_sims)
+    kk = min(k, sims.shape[1])
+    if kk == 0:
+        return np.asarray(topk_ids), np.asarray(topk_scores)
+    part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < sims.shape[1] else \
+        np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()
+    # a tie at the cut could leave out a lower id with the same score: widen to every column equal to the kth
+    kth = np.take_along_axis(sims, part, 1).min(axis=1, keepdims=True)
+    if (np.sum(sims >= kth, axis=1) > kk).any():
+        return merge_bank_topk(topk_ids, topk_scores, sims, offset, k)
+    ids = np.concatenate([np.asarray(topk_ids, dtype=np.int64), offset + part], axis=1)
+    scores = np.concatenate([np.asarray(topk_scores, dtype=np.float64), np.take_along_axis(sims, part, 1)], axis=1)
     order = np.lexsort((ids, -scores), axis=1)[:, :k]
     return np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
 
