@@ -172,7 +172,8 @@ def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray
                                                           or len(where.modalities) > 1):
         present = [m for m, n in zip(MODALITIES, stats.counts(), strict=True) if n
                    and (where is None or where.modalities is None or m in where.modalities)]
-        mods = list(present) or [None]
+        # one search per modality only when several are present (a modality filter costs a SQL pass)
+        mods = list(present) if len(present) > 1 else [None]
     ids: list[str] = []
     scores: list[float] = []
     for m in mods:
