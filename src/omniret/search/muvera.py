@@ -162,14 +162,16 @@ def _fill_empty(
     starts: np.ndarray,
 ) -> None:
     """Fill empty (doc, partition) blocks in place with the Hamming-nearest point (first minimum)."""
-    nb, k = block.shape[1], bits.shape[1]
-    codes = np.asarray(partition_bits(np.arange(nb)))
-    part_bits = (codes[:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
-    ham = (bits[:, None, :] != part_bits[None, :, :]).sum(axis=2)
-    min_ham = np.minimum.reduceat(ham, starts, axis=0)
-    first = np.where(ham == min_ham[doc_of], np.arange(len(bits))[:, None], len(bits))
-    nearest = np.minimum.reduceat(first, starts, axis=0)
-    empty_doc, empty_part = np.nonzero(counts == 0)
+    empty = counts == 0
+    if not empty.any():
+        return
+    nb, k, n = block.shape[1], bits.shape[1], len(bits)
+    codes = np.asarray(partition_bits(np.arange(nb)), dtype=np.int64)
+    point_codes = bits @ (np.int64(1) << np.arange(k - 1, -1, -1, dtype=np.int64))  # first bit most significant
+    ham = np.bitwise_count(point_codes[:, None] ^ codes[None, :]).astype(np.int64)
+    # min over (hamming, point index) in one pass: smallest distance, first point on ties
+    nearest = np.minimum.reduceat(ham * n + np.arange(n, dtype=np.int64)[:, None], starts, axis=0) % n
+    empty_doc, empty_part = np.nonzero(empty)
     block[empty_doc, empty_part] = proj[nearest[empty_doc, empty_part]]
 
 
