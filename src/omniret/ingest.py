@@ -385,24 +385,13 @@ def _n_items(d: DecodedFile) -> int:
     return 1 if d.task.modality is Modality.IMAGE else len(d.chunks) + 1
 
 
-def run_add(
-    paths: Sequence[str],
-    store: Store,
-    encoder: Encoder,
-    options: IngestOptions,
-    progress: Callable[[int, int], None] | None = None,
-    *,
-    audio_encoder: Encoder | None = None,
-) -> AddReport:
-    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``.
-
-    ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
-    CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
-    stored with their metadata only and counted in ``AddReport.unembedded``.
-    """
-    t0 = time.perf_counter()
+def prepare_add(paths: Sequence[str], store: Store, encoder: Encoder, options: IngestOptions,
+                report: AddReport) -> list[DecodeTask]:
+    """The part of an add before any decoding, shared by every engine (this module, Ray): walk and
+    classify the files, fill ``report``'s counts, and commit the housekeeping (refreshed states of
+    touched files, files refused up front, pruned sources). Returns the files to decode."""
     walked, changes = plan(paths, store, options)
-    report = AddReport(new=len(changes.new), changed=len(changes.changed), unchanged=len(changes.unchanged))
+    report.new, report.changed, report.unchanged = len(changes.new), len(changes.changed), len(changes.unchanged)
     report.skipped = [(s.uri, s.reason) for s in walked.skipped]
     report.failed = [(f.uri, reason) for f, reason in changes.failed]  # vanished or unreadable while hashing
     todo = list(changes.to_ingest)
@@ -421,6 +410,27 @@ def run_add(
         report.removed = len(changes.gone)
     if len(housekeeping):
         store.commit(housekeeping)
+    return tasks
+
+
+def run_add(
+    paths: Sequence[str],
+    store: Store,
+    encoder: Encoder,
+    options: IngestOptions,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    audio_encoder: Encoder | None = None,
+) -> AddReport:
+    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``.
+
+    ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
+    CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
+    stored with their metadata only and counted in ``AddReport.unembedded``.
+    """
+    t0 = time.perf_counter()
+    report = AddReport()
+    tasks = prepare_add(paths, store, encoder, options, report)
     if str(getattr(encoder, "device", "")).startswith("cuda"):  # JPEGs: nvjpeg fast path (scale/gpu_decode.py)
         from omniret.scale.gpu_decode import ingest_jpegs
 
@@ -429,7 +439,7 @@ def run_add(
         preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
         target_size=encoder.image_size, max_pixels=options.max_pixels,
         chunk_chars=options.chunk_chars, chunk_overlap=options.chunk_overlap,
-        media=_media_config(options, encoder, audio_encoder),
+        media=media_config(options, encoder, audio_encoder),
     )
     workers = default_workers() if options.workers is None else options.workers
     group: list[DecodedFile] = []
@@ -461,7 +471,7 @@ def run_add(
     return report
 
 
-def _media_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None) -> MediaConfig:
+def media_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None) -> MediaConfig:
     return MediaConfig(
         audio_rate=audio_encoder.audio_rate if audio_encoder is not None else None,
         audio_window=options.audio_window, audio_hop=options.audio_hop, max_audio_seconds=options.max_audio_seconds,

@@ -357,9 +357,9 @@ def _reembed_file(uri: str, wanted: set[str], new: Encoder, batch_size: int) -> 
         DecodeConfig,
         DecodeTask,
         IngestOptions,
-        _media_config,
         decode_file,
         encode_files,
+        media_config,
     )
     from omniret.sources.walk import walk
 
@@ -374,7 +374,7 @@ def _reembed_file(uri: str, wanted: set[str], new: Encoder, batch_size: int) -> 
     config = DecodeConfig(
         preprocess=new.image_preprocessor() if new.supports(Modality.IMAGE) else None,
         target_size=new.image_size, max_pixels=opts.max_pixels, chunk_chars=opts.chunk_chars,
-        chunk_overlap=opts.chunk_overlap, media=_media_config(opts, new, None))
+        chunk_overlap=opts.chunk_overlap, media=media_config(opts, new, None))
     d = decode_file(DecodeTask(info.uri, info.modality, info.size, info.mtime_ns, ""), config)
     if d.error is not None:
         raise MediaError(uri, d.error)

@@ -37,15 +37,13 @@ from omniret.ingest import (
     DecodedFile,
     DecodeTask,
     IngestOptions,
-    _failed_state,
-    _media_config,
-    _tasks,
     decode_file,
     encode_files,
-    plan,
+    media_config,
+    prepare_add,
 )
 from omniret.items import Modality
-from omniret.store.base import Store, WriteBatch
+from omniret.store.base import WriteBatch
 
 if TYPE_CHECKING:
     from omniret.index import Index
@@ -86,29 +84,6 @@ class EncodeActor:
         return {"batch": [pickle.dumps(wb, protocol=pickle.HIGHEST_PROTOCOL)]}
 
 
-def _housekeeping(paths: Sequence[str], store: Store, encoder: Encoder, options: IngestOptions,
-                  report: AddReport) -> list[DecodeTask]:
-    """The driver's part before any decoding — the same steps as :func:`omniret.ingest.run_add`."""
-    walked, changes = plan(paths, store, options)
-    report.new, report.changed, report.unchanged = len(changes.new), len(changes.changed), len(changes.unchanged)
-    report.skipped = [(s.uri, s.reason) for s in walked.skipped]
-    report.failed = [(f.uri, reason) for f, reason in changes.failed]
-    todo = list(changes.to_ingest)
-    report.unchanged += len(changes.retry)  # retry_failed is a single-machine option for now
-    tasks, upfront = _tasks(todo, encoder)
-    housekeeping = WriteBatch(sources=list(changes.touched))
-    for uri, reason in upfront:
-        housekeeping.sources.append(_failed_state(uri, todo, reason))
-        housekeeping.errors.append((uri, reason))
-        report.failed.append((uri, reason))
-    if options.prune and changes.gone:
-        housekeeping.delete_uris.extend(changes.gone)
-        report.removed = len(changes.gone)
-    if len(housekeeping):
-        store.commit(housekeeping)
-    return tasks
-
-
 def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
     try:
         import ray
@@ -145,12 +120,12 @@ def ray_add(
     t0 = time.perf_counter()
     store, encoder = index.store, index.encoder
     report = AddReport()
-    tasks = _housekeeping([str(p) for p in paths], store, encoder, opts, report)
+    tasks = prepare_add([str(p) for p in paths], store, encoder, opts, report)
     if tasks:
         config = DecodeConfig(
             preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
             target_size=encoder.image_size, max_pixels=opts.max_pixels, chunk_chars=opts.chunk_chars,
-            chunk_overlap=opts.chunk_overlap, media=_media_config(opts, encoder, None))
+            chunk_overlap=opts.chunk_overlap, media=media_config(opts, encoder, None))
         factory = encoder_factory or _pickled(encoder)
         done = 0
         for wb in _run_pipeline(_ensure_ray(address, num_cpus), tasks, config, factory, opts, ropts):
