@@ -48,7 +48,8 @@ class EmbeddedStore(Store):
     """The default store: one folder, SQLite + FAISS. See the module docstring.
 
     ``index_kind`` is ``auto`` (exact ``flat`` below ``flat_threshold`` live vectors, ``ivfpq``
-    from there on), ``flat``, ``hnsw`` or ``ivfpq``. ``busy_timeout_s`` is how long a commit waits
+    from there on, or ``ondisk`` there when ``memory_budget`` bytes is given), ``flat``, ``hnsw``,
+    ``ivfpq`` or ``ondisk`` (memory-mapped IVF-PQ, see :mod:`omniret.store.ondisk`). ``busy_timeout_s`` is how long a commit waits
     for another process's write lock before raising :class:`StoreError`.
     """
 
@@ -60,6 +61,7 @@ class EmbeddedStore(Store):
         flat_threshold: int = 100_000,
         nprobe: int = 32,
         busy_timeout_s: float = 30.0,
+        memory_budget: int | None = None,
         config: IndexConfig | None = None,
     ) -> None:
         if index_kind not in KINDS:
@@ -68,7 +70,8 @@ class EmbeddedStore(Store):
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file; an embedded store is a folder: give a folder path")
         self.path.mkdir(parents=True, exist_ok=True)
-        self._cfg = config or IndexConfig(kind=index_kind, flat_threshold=flat_threshold, nprobe=nprobe)
+        self._cfg = config or IndexConfig(kind=index_kind, flat_threshold=flat_threshold, nprobe=nprobe,
+                                          memory_budget=memory_budget)
         self._busy = busy_timeout_s
         self._closed = False
         self._conns: list[sqlite3.Connection] = []
@@ -248,6 +251,12 @@ class EmbeddedStore(Store):
         return idx
 
     def _build(self, conn: sqlite3.Connection, space: str, dim: int, seq: int) -> SpaceIndex:
+        n = int(conn.execute("SELECT count(*) FROM vectors WHERE space = ?", (space,)).fetchone()[0])
+        if self._cfg.choose(n) == "ondisk":
+            from omniret.store.ondisk import OnDiskIndex, sqlite_chunks  # noqa: PLC0415
+
+            chunks = sqlite_chunks(conn, space, dim, self._cfg.build_chunk)()
+            return OnDiskIndex.build_chunks(self.path / "faiss" / _space_file(space), dim, self._cfg, n, chunks, seq)
         vids, ids, mat = _read_vectors(conn, space, dim, "", ())
         return SpaceIndex.build(dim, self._cfg, vids, ids, mat, seq)
 
@@ -393,6 +402,7 @@ class EmbeddedStore(Store):
         for space, idx in list(self._indexes.items()):
             if idx.dirty:
                 self._save(space, idx)
+            idx.release()
         self._closed = True
         with self._conns_lock:
             for conn in self._conns:

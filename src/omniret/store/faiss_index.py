@@ -33,14 +33,15 @@ import faiss
 import numpy as np
 
 FORMAT_VERSION = 1
-KINDS = ("auto", "flat", "hnsw", "ivfpq")
+KINDS = ("auto", "flat", "hnsw", "ivfpq", "ondisk")
+ONDISK_MIN = 1000  # the ``ondisk`` kind needs at least this many live vectors (else ``flat``)
 
 
 @dataclass(frozen=True)
 class IndexConfig:
     """How the embedded store builds and searches its FAISS indexes."""
 
-    kind: str = "auto"  # auto | flat | hnsw | ivfpq
+    kind: str = "auto"  # auto | flat | hnsw | ivfpq | ondisk
     flat_threshold: int = 100_000  # auto: flat below this many live vectors, ivfpq from it on
     nprobe: int = 32
     rerank: int = 10  # ivfpq: re-rank rerank*k candidates (at least rerank_min) exactly
@@ -49,13 +50,21 @@ class IndexConfig:
     ef_search: int = 128
     exact_filter_max: int = 20_000  # a filter allowing at most this many vectors is scored exactly
     rebuild_masked_fraction: float = 0.1  # rebuild when more than this share of the index is masked
-    train_max: int = 100_000  # ivfpq: train on at most this many vectors
+    train_max: int = 100_000  # ivfpq / ondisk: train on at most this many vectors
+    memory_budget: int | None = None  # ondisk: bytes for codes (sizing); with auto, ondisk from flat_threshold
+    ondisk_threshold: int | None = None  # auto: ondisk from this many live vectors (None: never by size)
+    build_chunk: int = 50_000  # ondisk: vectors read and encoded per step of a build
 
     def choose(self, n_live: int) -> str:
-        """The index kind for ``n_live`` vectors (``ivfpq`` needs at least 64 to train on)."""
+        """The index kind for ``n_live`` vectors (``ivfpq`` needs 64 to train on, ``ondisk`` 1000)."""
         kind = self.kind
         if kind == "auto":
             kind = "flat" if n_live < self.flat_threshold else "ivfpq"
+            big = self.ondisk_threshold is not None and n_live >= self.ondisk_threshold
+            if big or (kind == "ivfpq" and self.memory_budget is not None):
+                kind = "ondisk"
+        if kind == "ondisk" and n_live < ONDISK_MIN:
+            return "flat"
         return "flat" if kind == "ivfpq" and n_live < 64 else kind
 
 
@@ -205,6 +214,9 @@ class SpaceIndex:
             self._not_masked = (faiss.IDSelectorNot(batch), batch)
             self.dirty = True
 
+    def release(self) -> None:
+        """Let go of files and locks held for this index (a no-op for the in-memory kinds)."""
+
     @property
     def n_live(self) -> int:
         return len(self.vids) - len(self.masked)
@@ -314,6 +326,10 @@ class SpaceIndex:
         """Read an index saved by :meth:`save`; raises ``ValueError`` if it belongs elsewhere or is broken."""
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            if meta.get("kind") == "ondisk":
+                from omniret.store.ondisk import OnDiskIndex  # noqa: PLC0415  # a cycle otherwise
+
+                return OnDiskIndex.load(path, cfg, store_uuid, dim)
             if meta.get("format") != FORMAT_VERSION or meta.get("uuid") != store_uuid or meta.get("dim") != dim:
                 raise ValueError(f"{path}: saved for another store or format")
             index = faiss.deserialize_index(np.ascontiguousarray(z["index"]))
