@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -16,6 +17,14 @@ from omniret.store.ondisk import OnDiskIndex, index_bytes, ondisk_shape
 from tests.store.store_helpers import SPACE
 
 N, DIM = 3000, 32
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread():  # tiny indexes: OpenMP spin-waits cost seconds on a loaded 2-core machine
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
