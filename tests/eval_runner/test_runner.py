@@ -131,3 +131,19 @@ def test_cli_reports_an_unreadable_dataset(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("hi")
     res = CliRunner().invoke(eval_group, ["run", str(tmp_path / "x.txt")])
     assert res.exit_code != 0 and "cannot tell the format" in res.output
+
+
+def test_external_bank_evaluates_every_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With bank_texts (e.g. training captions) no evaluated query is spent on the bank."""
+    from omniret.eval import runner
+    from omniret.eval.datasets.base import EvalDataset, EvalDoc, EvalQuery
+    from omniret.items import Modality
+
+    docs = tuple(EvalDoc(f"d{i}", f"note {w} {i}", Modality.TEXT) for i, w in enumerate(["cat", "dog", "fish", "bird"]))
+    queries = tuple(EvalQuery(f"q{i}", w, Modality.TEXT) for i, w in enumerate(["cat", "dog", "fish", "bird"]))
+    ds = EvalDataset("tiny", docs, queries, {f"q{i}": {f"d{i}": 1.0} for i in range(4)})
+    cfg = runner.EvalConfig(model="fake", methods=("raw", "qbnorm"), cache_dir=str(tmp_path),
+                            bank_texts=("a cat", "a dog", "a fish", "a bird", "a horse"))
+    result = runner.run_eval(ds, cfg)
+    assert len(result.test_queries) == 4 and result.bank_queries == []
+    assert result.info["bank_size"] == 5

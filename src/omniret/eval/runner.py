@@ -76,6 +76,9 @@ class EvalConfig:
     max_queries: int | None = None
     alpha: float | None = None
     beta: float | None = None
+    #: an external query bank (e.g. the training split's captions, as QB-Norm uses); when given, no
+    #: evaluated query goes to the bank and ``bank_fraction`` is ignored
+    bank_texts: tuple[str, ...] | None = None
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if _method_kwargs(m) is None]
@@ -344,13 +347,14 @@ def _evaluate(index: Any, dataset: EvalDataset, config: EvalConfig, uri_to_doc: 
     canon, _ = _canonical(dataset)
     qrels = _canonical_qrels(dataset, canon)
     judged = [q.id for q in dataset.queries if any(r > 0 for r in qrels.get(q.id, {}).values())]
-    bank_ids, test_ids = split_queries(judged, config.bank_fraction, config.seed)
+    bank_ids, test_ids = split_queries(judged, 0.0 if config.bank_texts else config.bank_fraction, config.seed)
     if config.max_queries is not None:
         test_ids = test_ids[: config.max_queries]
     if not test_ids:
         raise OmniretError(f"dataset {dataset.name!r}: no judged query is left to evaluate; lower bank_fraction")
     by_id = {q.id: q for q in dataset.queries}
-    bank_texts = [by_id[q].content for q in bank_ids if by_id[q].modality is Modality.TEXT]
+    bank_texts = list(config.bank_texts) if config.bank_texts else \
+        [by_id[q].content for q in bank_ids if by_id[q].modality is Modality.TEXT]
     if any(m.split("+")[0] in BANK_METHODS for m in config.methods):
         if not bank_texts:
             raise OmniretError("hubness methods need a query bank: give text queries and bank_fraction > 0")
