@@ -20,8 +20,11 @@ def main() -> None:
         body = f.read_text().strip()
         if not body.startswith("#"):
             body = f"## {f.stem[8:]}\n\n{body}"
-        # demote headings one level so every results file nests under the summary's sections
-        body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+        # shift headings so each results file's top heading is a level-2 section of this document
+        levels = [len(line) - len(line.lstrip("#")) for line in body.splitlines() if line.startswith("#")]
+        shift = 2 - min(levels)
+        body = "\n".join(("#" * shift + line if shift > 0 else line[-shift:]) if line.startswith("#") else line
+                         for line in body.splitlines())
         parts.append(f"<!-- from bench/{f.name} -->\n{body}")
     (bench.parent / "BENCHMARKS.md").write_text("\n\n".join(parts) + "\n")
 
