@@ -14,7 +14,7 @@ from omniret.items import Item, Modality
 from omniret.store.embedded import EmbeddedStore
 from omniret.store.faiss_index import IndexConfig
 from omniret.store.ondisk import OnDiskIndex, index_bytes, ondisk_shape
-from tests.store.store_helpers import SPACE
+from store_helpers import SPACE
 
 N, DIM = 3000, 32
 

@@ -31,15 +31,11 @@ def hash_file(path: str | os.PathLike[str]) -> str:
 
     Raises :class:`MediaError` with a short reason when the file vanished or cannot be read.
     """
+    from omniret.media._io import open_binary  # one mapping of OS errors to reasons for every reader
+
     uri = os.fspath(path)
-    try:
-        with open(uri, "rb") as f:
+    with open_binary(uri) as f:
+        try:
             return hashlib.file_digest(f, _blake2b).hexdigest()
-    except FileNotFoundError as e:
-        raise MediaError(uri, "file vanished") from e
-    except PermissionError as e:
-        raise MediaError(uri, "permission denied") from e
-    except IsADirectoryError as e:
-        raise MediaError(uri, "is a folder, not a file") from e
-    except OSError as e:
-        raise MediaError(uri, f"cannot read file ({e.strerror or e})") from e
+        except OSError as e:
+            raise MediaError(uri, f"cannot read file ({e.strerror or e})") from e

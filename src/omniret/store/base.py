@@ -92,6 +92,22 @@ class WriteBatch:
         return len(self.items) + len(self.delete_ids) + len(self.delete_uris) + len(self.sources)
 
 
+def check_queries(queries: np.ndarray, k: int, dim: int, space: str) -> np.ndarray:
+    """Validate a search call's arguments (shared by every backend): ``(nq, dim)`` float32, C-contiguous."""
+    from omniret.errors import QueryError
+
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim == 1:
+        q = q[None, :]
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise QueryError(f"k must be a positive integer, got {k!r}")
+    if q.ndim != 2 or q.shape[1] != dim:
+        raise QueryError(f"queries of shape {q.shape} for space {space!r} of dim {dim}; pass (n, {dim})")
+    if not np.all(np.isfinite(q)):
+        raise QueryError("queries contain NaN or infinity; check the encoder output")
+    return np.ascontiguousarray(q)
+
+
 class Store(ABC):
     """Base class of store backends. See :mod:`omniret.store.embedded` for the default."""
 

@@ -32,7 +32,7 @@ import numpy as np
 from omniret.errors import QueryError, StoreError
 from omniret.items import Item
 from omniret.store import sql
-from omniret.store.base import Filter, SourceState, Store, WriteBatch
+from omniret.store.base import Filter, SourceState, Store, WriteBatch, check_queries
 from omniret.store.faiss_index import KINDS, IndexConfig, SpaceIndex
 from omniret.store.writes import apply_batch, validate_batch
 
@@ -273,17 +273,10 @@ class EmbeddedStore(Store):
     def search(
         self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        q = np.asarray(queries, dtype=np.float32)
-        if q.ndim == 1:
-            q = q[None, :]
-        if not isinstance(k, (int, np.integer)) or k < 1:
+        if not isinstance(k, int | np.integer) or k < 1:  # before any index work
             raise QueryError(f"k must be a positive integer, got {k!r}")
         idx = self._fresh_index(space)
-        if q.ndim != 2 or q.shape[1] != idx.dim:
-            raise QueryError(f"queries of shape {q.shape} for space {space!r} of dim {idx.dim}; pass (n, {idx.dim})")
-        if not np.all(np.isfinite(q)):
-            raise QueryError("queries contain NaN or infinity; check the encoder output")
-        q = np.ascontiguousarray(q)
+        q = check_queries(queries, k, idx.dim, space)
         vids = None if where is None or where.is_empty() else self._filtered_vids(space, where)
         idx.lock.acquire_read()
         try:

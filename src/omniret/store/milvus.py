@@ -46,7 +46,7 @@ import numpy as np
 from omniret.errors import QueryError, StoreError
 from omniret.items import Item, Modality
 from omniret.store import sql
-from omniret.store.base import Filter, SourceState, Store, WriteBatch
+from omniret.store.base import Filter, SourceState, Store, WriteBatch, check_queries
 from omniret.store.milvus_expr import filter_expr, item_matches, needs_check, parse_location, str_list
 from omniret.store.milvus_state import SideState
 from omniret.store.writes import validate_batch
@@ -296,17 +296,11 @@ class MilvusStore(Store):
     def search(
         self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        q = np.asarray(queries, dtype=np.float32)
-        if q.ndim == 1:
-            q = q[None, :]
-        if not isinstance(k, (int, np.integer)) or k < 1:
+        if not isinstance(k, int | np.integer) or k < 1:  # before any collection work
             raise QueryError(f"k must be a positive integer, got {k!r}")
         self._check_open()
         dim, name = self._space_collection(space)
-        if q.ndim != 2 or q.shape[1] != dim:
-            raise QueryError(f"queries of shape {q.shape} for space {space!r} of dim {dim}; pass (n, {dim})")
-        if not np.all(np.isfinite(q)):
-            raise QueryError("queries contain NaN or infinity; check the encoder output")
+        q = check_queries(queries, k, dim, space)
         scores = np.full((len(q), int(k)), -np.inf, dtype=np.float32)
         ids = np.full((len(q), int(k)), None, dtype=object)
         expr = self._expr(where)
