@@ -8,13 +8,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from store_helpers import SPACE
 
 from omniret.errors import StoreError
 from omniret.items import Item, Modality
 from omniret.store.embedded import EmbeddedStore
 from omniret.store.faiss_index import IndexConfig
 from omniret.store.ondisk import OnDiskIndex, index_bytes, ondisk_shape
-from store_helpers import SPACE
 
 N, DIM = 3000, 32
 
