@@ -116,10 +116,10 @@ def main() -> None:
              "stages; 2 shared CPU cores. Each query runs every path back to back (interleaved).", ""]
     for n in args.n or [100_000]:
         lines += run(n, args.queries) + [""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+        text = "\n".join(lines)  # written after each size, so a long run keeps what it measured
+        print(text, flush=True)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -226,7 +226,10 @@ def _center(store: Store, stats: SpaceStats, space: str, query: Query, ids: list
     g = store.vectors(space, ids).astype(np.float64)
     mods = stats.mod[np.maximum(stats.rows_of(ids), 0)]
     q = gapm.center(query.vector[None, :], means[MOD_CODE[query.modality.value]])[0]
-    g_c = np.stack([gapm.center(g[i : i + 1], means[mods[i]])[0] for i in range(len(ids))])
+    g_c = np.empty_like(g)
+    for m in np.unique(mods):  # one vectorised centring per modality present among the candidates
+        sel = mods == m
+        g_c[sel] = gapm.center(g[sel], means[m])
     return g_c @ q
 
 

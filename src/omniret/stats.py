@@ -70,9 +70,20 @@ class _BankStats:
     log_z: dict[float, np.ndarray]  # beta → (Ng,) log Σ_b exp(beta · s_bj)
     top_ids: np.ndarray  # (Nb, k) item row positions
     top_scores: np.ndarray  # (Nb, k)
+    _active: np.ndarray | None = None
+    _neutral: dict[float, float] = field(default_factory=dict)
 
     def active(self, n: int) -> np.ndarray:
-        return hub.activation_mask(self.top_ids, n)
+        """QB-Norm's activation set as an (n,) mask, computed once (O(n)) and reused by every query."""
+        if self._active is None or len(self._active) != n:
+            self._active = hub.activation_mask(self.top_ids, n)
+        return self._active
+
+    def neutral(self, beta: float) -> float:
+        """The median log Z, given to candidates newer than the statistics (computed once)."""
+        if beta not in self._neutral:
+            self._neutral[beta] = float(np.median(self.log_z[beta]))
+        return self._neutral[beta]
 
 
 class SpaceStats:
@@ -227,8 +238,7 @@ class SpaceStats:
             safe = np.maximum(rows, 0)
             # a candidate the statistics have not seen yet (committed by another process since the
             # last refresh) is inactive and gets the median log Z, so it is neither lost nor boosted
-            neutral = float(np.median(st.log_z[beta]))
-            out[f"log_z{key}"] = np.where(rows >= 0, st.log_z[beta][safe], neutral)
+            out[f"log_z{key}"] = np.where(rows >= 0, st.log_z[beta][safe], st.neutral(beta))
             out[f"active_{key}"] = np.where(rows >= 0, st.active(n)[safe], False)
         return out
 
