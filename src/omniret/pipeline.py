@@ -210,7 +210,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
             raise QueryError("this index has no statistics for its space yet; add items first")
         stats.refresh()
     if opts.gap == "center":
-        s = _center(store, stats, space, query, ids)  # type: ignore[arg-type]
+        s = _center(stats, query, ids, s)  # type: ignore[arg-type]
     elif opts.gap == "calibrate":
         s = _calibrate(stats, query, ids, s)  # type: ignore[arg-type]
     if opts.hubness != "none":
@@ -221,16 +221,15 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
     return [ids[i] for i in order], s[order]
 
 
-def _center(store: Store, stats: SpaceStats, space: str, query: Query, ids: list[str]) -> np.ndarray:
-    means = stats.means()
-    g = store.vectors(space, ids).astype(np.float64)
-    mods = stats.mod[np.maximum(stats.rows_of(ids), 0)]
-    q = gapm.center(query.vector[None, :], means[MOD_CODE[query.modality.value]])[0]
-    g_c = np.empty_like(g)
-    for m in np.unique(mods):  # one vectorised centring per modality present among the candidates
-        sel = mods == m
-        g_c[sel] = gapm.center(g[sel], means[m])
-    return g_c @ q
+def _center(stats: SpaceStats, query: Query, ids: list[str], s: np.ndarray) -> np.ndarray:
+    """Per-modality mean-centring + re-normalising of query and candidates, from raw scores and the
+    candidates' precomputed dots with the modality means (no vector reads)."""
+    rows = stats.rows_of(ids)
+    safe = np.maximum(rows, 0)
+    mods = np.where(rows >= 0, stats.mod[safe], MOD_CODE[query.modality.value])
+    dots = stats.center_dots[safe]
+    out = gapm.center_scores(s, query.vector, MOD_CODE[query.modality.value], mods, dots, stats.center_means)
+    return np.where(rows >= 0, out, s)  # a candidate newer than the statistics keeps its raw score
 
 
 def _calibrate(stats: SpaceStats, query: Query, ids: list[str], s: np.ndarray) -> np.ndarray:

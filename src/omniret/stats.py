@@ -105,6 +105,8 @@ class SpaceStats:
         self._gbank: np.ndarray | None = None
         self._means: np.ndarray | None = None
         self._covs: np.ndarray | None = None
+        self.center_means = np.zeros((len(MODALITIES), 0), np.float32)
+        self.center_dots = np.zeros((0, len(MODALITIES)), np.float32)
 
     # -- banks ---------------------------------------------------------------------------------
     def _bank_path(self, kind: str) -> Path:
@@ -168,6 +170,11 @@ class SpaceStats:
             sample = rng.choice(len(ids), size=min(GALLERY_BANK_SIZE, len(ids)), replace=False)
             self._gbank = vecs[np.sort(sample)].astype(np.float32)
             self.gstats = _bank_stats(self._gbank, vecs, (DB_BETA2,))
+        # modality-gap centring without reading candidate vectors: the means are frozen at this full
+        # build, and every item keeps its dot product with each of them (see center_scores)
+        self.center_means = self._compute_means().astype(np.float32)
+        self.center_dots = (vecs @ self.center_means.T).astype(np.float32) if len(ids) else \
+            np.zeros((0, len(MODALITIES)), np.float32)
 
     def _append(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
         """Fold newly added items in: moments add up, log Z and top-k lists merge column-wise."""
@@ -185,6 +192,7 @@ class SpaceStats:
             sel = vecs[mods == c]
             if len(sel):
                 self.moments[c] = gapm.moments_update(self.moments[c], sel)
+        self.center_dots = np.concatenate([self.center_dots, (vecs @ self.center_means.T).astype(np.float32)])
         qbank = self.query_bank()
         if self.qstats is not None and qbank is not None:
             self.qstats = _extend(self.qstats, qbank.vectors, vecs, first)
@@ -211,7 +219,7 @@ class SpaceStats:
     def covs(self) -> np.ndarray:
         """(M, d, d) covariance of each modality; cached per refresh."""
         if self._covs is None:
-            out = np.zeros((len(MODALITIES), self.dim, self.dim))
+            out = np.zeros((len(MODALITIES), self.dim, self.dim), np.float32)  # float32: half the bytes a query reads
             for c, m in enumerate(self.moments):
                 if m[2] > 1:
                     out[c] = gapm.moments_mean_cov(m)[1]

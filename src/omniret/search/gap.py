@@ -13,6 +13,7 @@ from omniret.errors import QueryError
 
 __all__ = [
     "center",
+    "center_scores",
     "gap_distance",
     "gap_shift",
     "gap_vector",
@@ -82,6 +83,31 @@ def center(emb: np.ndarray, mean: np.ndarray, renormalize: bool = True) -> np.nd
     return _normalize(out) if renormalize else out
 
 
+def center_scores(
+    scores: np.ndarray, query: np.ndarray, query_mod: int, cand_mod: np.ndarray, cand_dots: np.ndarray,
+    means: np.ndarray,
+) -> np.ndarray:
+    """Cosine after per-modality mean-centring, from raw scores and precomputed dots (no vectors).
+
+        cos(q - mu_a, g - mu_b) = (s - q.mu_b - g.mu_a + mu_a.mu_b) / (|q - mu_a| |g - mu_b|)
+        |g - mu_b|^2 = 1 - 2 g.mu_b + |mu_b|^2          (g unit-norm)
+
+    ``scores`` (K',) raw ``q.g``; ``cand_dots`` (K', M) each candidate's dot with every modality
+    mean; ``query_mod`` / ``cand_mod`` modality codes (rows of ``means`` (M, d)). Equals
+    ``center(q, mu_a) . center(g, mu_b)`` for unit ``g`` (the test checks it).
+    """
+    mu = np.asarray(means, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    mods = np.asarray(cand_mod, dtype=np.int64)
+    dots = np.asarray(cand_dots, dtype=np.float64)
+    rows = np.arange(len(mods))
+    mu_a = mu[query_mod]
+    num = np.asarray(scores, dtype=np.float64) - mu[mods] @ q - dots[:, query_mod] + mu[mods] @ mu_a
+    g_norm2 = 1.0 - 2.0 * dots[rows, mods] + (mu[mods] ** 2).sum(axis=1)
+    q_norm = np.linalg.norm(q - mu_a)
+    return num / np.maximum(q_norm * np.sqrt(np.maximum(g_norm2, 0.0)), _EPS)
+
+
 def running_sum_update(total: np.ndarray, count: int, new: np.ndarray) -> tuple[np.ndarray, int]:
     """Fold new rows into a running ``(sum (d,), count)``; the mean is ``sum / count``."""
     rows = _rows("new", new)
@@ -138,7 +164,7 @@ def tnorm_scores(
     q = _rows("queries", queries)
     s = _rows("cand_scores", cand_scores)
     mod = np.asarray(cand_modality, dtype=np.int64)
-    mu, cov = np.asarray(means, dtype=np.float64), np.asarray(covs, dtype=np.float64)
+    mu, cov = np.asarray(means, dtype=np.float64), np.asarray(covs)  # covs keep their dtype (no copy)
     if mod.shape != s.shape or s.shape[0] != q.shape[0]:
         raise QueryError(f"cand_scores {s.shape}, cand_modality {mod.shape} and queries {q.shape} do not match")
     if mu.ndim != 2 or cov.shape != (mu.shape[0], q.shape[1], q.shape[1]) or mu.shape[1] != q.shape[1]:
@@ -151,7 +177,8 @@ def tnorm_scores(
     var = np.ones((q.shape[0], mu.shape[0]))
     present = np.unique(mod) if mod.size else np.zeros(0, dtype=np.int64)
     for m in present:  # a view per modality: no copy of the d x d matrices
-        var[:, m] = ((cov[m] @ q.T) * q.T).sum(axis=0)
+        qt = q.T.astype(cov.dtype, copy=False)
+        var[:, m] = ((cov[m] @ qt) * qt).sum(axis=0)
     rows = np.arange(q.shape[0])[:, None]
     return (s - loc[rows, mod]) / np.sqrt(np.maximum(var[rows, mod], _EPS))
 
