@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from omniret.encoders.base import Encoder, ImagePreprocessor
-from omniret.errors import MediaError
+from omniret.errors import MediaError, OmniretError
 from omniret.ingest_media import MediaConfig, MediaPayload, MediaWork, decode_media, media_items
 from omniret.items import Item, Modality, Role, make_id
 from omniret.search.late_interaction import mean_pool_frames
@@ -55,6 +55,9 @@ class IngestOptions:
     video_segment_seconds: float = 10.0
     video_frames_per_segment: int = 8  # frames sampled at 1 fps, uniformly thinned to this many (spec §12)
     max_video_seconds: float | None = 4 * 3600.0
+    video_segments: str = "fixed"  # "scenes": cut at shot boundaries (omniret.media.scenes), capped at the length above
+    video_scene_threshold: float = 27.0  # mean HSV difference (0-255) of a cut (PySceneDetect ContentDetector)
+    video_ocr: bool = False  # OCR the kept frames; the text is searchable (BM25 + text vector)
     pdf_ocr: bool = True  # OCR pages that have no text layer (RapidOCR)
     pdf_blocks: bool = True  # index layout blocks as children of their page
     pdf_max_pages: int | None = None
@@ -472,11 +475,18 @@ def run_add(
 
 
 def media_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None) -> MediaConfig:
+    if options.video_segments not in ("fixed", "scenes"):
+        raise OmniretError(f"unknown video_segments {options.video_segments!r}; choose from fixed, scenes")
+    if not options.video_scene_threshold > 0:
+        raise OmniretError(f"video_scene_threshold must be > 0 (27 is PySceneDetect's default), "
+                           f"got {options.video_scene_threshold}")
     return MediaConfig(
         audio_rate=audio_encoder.audio_rate if audio_encoder is not None else None,
         audio_window=options.audio_window, audio_hop=options.audio_hop, max_audio_seconds=options.max_audio_seconds,
         video_segment_seconds=options.video_segment_seconds,
         video_frames_per_segment=options.video_frames_per_segment, max_video_seconds=options.max_video_seconds,
+        video_segments=options.video_segments, video_scene_threshold=options.video_scene_threshold,
+        video_ocr=options.video_ocr,
         pdf_ocr=options.pdf_ocr, pdf_blocks=options.pdf_blocks, pdf_max_pages=options.pdf_max_pages,
         image_size=encoder.image_size,
     )

@@ -7,10 +7,13 @@ The pipeline (:mod:`omniret.ingest`) calls :func:`decode_media` in its worker pr
   ``span = (t0, t1)`` seconds. Vectors only when an audio-capable encoder is given (CLAP): each
   window embedded, the recording = meanP of its windows (spec §12 pooling). Without one, only
   the recording's record is stored (name, duration, sample rate) and counted as un-embedded.
-- **video**: the video (``VIDEO``) with fixed-length segments as children, ``span`` in seconds.
+- **video**: the video (``VIDEO``) with segments as children (fixed-length, or cut at shot
+  boundaries with ``video_segments="scenes"``, :mod:`omniret.media.scenes`), ``span`` in seconds.
   Each segment = meanP of its sampled frames through the image encoder (CLIP4Clip, Luo et al.
   2022); the video = meanP of its segments. With an audio encoder the segments' audio (and the
-  whole track) are also embedded in the audio space, on the same items.
+  whole track) are also embedded in the audio space, on the same items. With ``video_ocr=True`` the
+  text read on a segment's kept frames is the segment's ``text`` (BM25) and ``metadata["ocr"]``, and
+  is embedded by the text encoder on a child item of the segment (``metadata["source"] = "ocr"``).
 - **PDF**: the document (``DOCUMENT``), one child per page (``span = (page, page)``, ``text`` = the
   page's text layer or OCR), and layout blocks as children of their page (``metadata["bbox"]``,
   fractions of the page, origin top-left). Pages and blocks are embedded **by their text** in the
@@ -51,6 +54,9 @@ class MediaConfig:
     video_segment_seconds: float = 10.0
     video_frames_per_segment: int = 8
     max_video_seconds: float | None = 4 * 3600.0
+    video_segments: str = "fixed"  # "fixed" | "scenes" (cut at shot boundaries, see omniret.media.scenes)
+    video_scene_threshold: float = 27.0
+    video_ocr: bool = False  # OCR the kept frames of each segment (RapidOCR)
     pdf_ocr: bool = True
     pdf_blocks: bool = True
     pdf_max_pages: int | None = None
@@ -73,6 +79,7 @@ class SegmentData:
     end: float
     frame_times: list[float]
     pixels: np.ndarray  # (k, C, H, W) PIXEL_DTYPE
+    ocr: str = ""  # text read on the kept frames (video_ocr=True)
 
 
 @dataclass
@@ -87,7 +94,8 @@ class MediaPayload:
     pages: list[PageData] = field(default_factory=list)
 
     def n_items(self) -> int:
-        return 1 + len(self.spans) + len(self.segments) + sum(1 + len(p.blocks) for p in self.pages)
+        return (1 + len(self.spans) + len(self.segments) + sum(bool(s.ocr) for s in self.segments)
+                + sum(1 + len(p.blocks) for p in self.pages))
 
 
 # -- decoding (worker side) -------------------------------------------------------------------------
@@ -115,11 +123,15 @@ def _decode_video(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
     from omniret.media.video import VideoOptions, load_video
 
     opts = VideoOptions(segment_seconds=cfg.video_segment_seconds, frames_per_segment=cfg.video_frames_per_segment,
-                        target_size=cfg.image_size, audio_rate=cfg.audio_rate, max_seconds=cfg.max_video_seconds)
+                        target_size=cfg.image_size, audio_rate=cfg.audio_rate, max_seconds=cfg.max_video_seconds,
+                        segments=cfg.video_segments, scene_threshold=cfg.video_scene_threshold, ocr=cfg.video_ocr)
     video = load_video(uri, opts, frame_fn=lambda im: np.asarray(preprocess(im), dtype=PIXEL_DTYPE))
-    segs = [SegmentData(s.start, s.end, s.frame_times, np.stack(s.frames)) for s in video.segments]
+    segs = [SegmentData(s.start, s.end, s.frame_times, np.stack(s.frames), s.ocr) for s in video.segments]
     audio = video.audio
-    return MediaPayload(meta=video.metadata(), segments=segs,
+    meta = {**video.metadata(), "segmentation": cfg.video_segments}
+    if cfg.video_ocr:
+        meta["ocr_segments"] = sum(bool(s.ocr) for s in segs)
+    return MediaPayload(meta=meta, segments=segs,
                         audio=audio.samples if audio is not None else None,
                         audio_rate=audio.sample_rate if audio is not None else 0)
 
@@ -211,17 +223,24 @@ def _video_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[s
     work, fid, name = MediaWork(), make_id(uri), base["name"]
     duration = float(p.meta["duration"])
     meta = {**base, **p.meta, "label": span_label(name, 0.0, duration)}
-    work.items.append(Item(fid, uri, Modality.VIDEO, span=(0.0, duration), metadata=meta, **common))
     single = len(p.segments) == 1
+    ocr1 = p.segments[0].ocr if single and p.segments else ""
+    work.items.append(Item(fid, uri, Modality.VIDEO, span=(0.0, duration), text=ocr1 or None,
+                           metadata={**meta, "ocr": ocr1} if ocr1 else meta, **common))
     ids = []
     for i, seg in enumerate(p.segments):
         sid = fid if single else make_id(uri, part=f"s{i}")
         if not single:
             ids.append(sid)
-            work.items.append(Item(sid, uri, Modality.VIDEO, parent_id=fid, span=(seg.start, seg.end), metadata={
-                "name": name, "segment": i, "frame_times": seg.frame_times,
-                "label": span_label(name, seg.start, seg.end)}, **common))
+            seg_meta: dict[str, Any] = {"name": name, "segment": i, "frame_times": seg.frame_times,
+                                        "label": span_label(name, seg.start, seg.end)}
+            if seg.ocr:
+                seg_meta["ocr"] = seg.ocr
+            work.items.append(Item(sid, uri, Modality.VIDEO, parent_id=fid, span=(seg.start, seg.end),
+                                   text=seg.ocr or None, metadata=seg_meta, **common))
         work.frames.append((sid, seg.pixels))
+        if seg.ocr:
+            _ocr_item(work, uri, sid, i, seg, name, common)
         if embed_audio and p.audio is not None:
             wave = slice_window(p.audio, p.audio_rate, (seg.start, seg.end))
             if len(wave) >= p.audio_rate // 10:  # under 0.1 s of sound is not worth a vector
@@ -231,6 +250,21 @@ def _video_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[s
         if work.waves:
             work.pools.append((fid, [w[0] for w in work.waves], "audio"))
     return work
+
+
+def _ocr_item(work: MediaWork, uri: str, sid: str, i: int, seg: SegmentData, name: str, common: dict[str, Any]) -> None:
+    """The text read on a segment's frames, embedded by the text encoder as a child of the segment.
+
+    The segment's own vector is its frames' meanP and its ``text`` (BM25) is the OCR text; this child
+    carries the text's vector in the main space (as a page's text does), with no ``text`` of its own
+    (BM25 would count it twice), the segment's span and label: a dense text hit on it rolls up to
+    the segment (``granularity="parent"``).
+    """
+    oid = make_id(uri, part=f"s{i}ocr")
+    work.items.append(Item(oid, uri, Modality.VIDEO, parent_id=sid, span=(seg.start, seg.end), metadata={
+        "name": name, "segment": i, "ocr": seg.ocr, "source": "ocr",
+        "label": span_label(name, seg.start, seg.end)}, **common))
+    work.texts.append((oid, seg.ocr))
 
 
 def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any]) -> MediaWork:

@@ -24,7 +24,8 @@ _OPTIONS: dict[Modality, frozenset[str]] = {
 
 _OPTIONS[Modality.AUDIO] = frozenset({"sample_rate", "keep_samples", "max_seconds"})
 _OPTIONS[Modality.VIDEO] = frozenset({"sample_fps", "segment_seconds", "frames_per_segment", "max_segments",
-                                      "target_size", "audio_rate", "max_seconds"})
+                                      "target_size", "audio_rate", "max_seconds", "segments", "scene_threshold",
+                                      "scene_min_seconds", "ocr"})
 _OPTIONS[Modality.DOCUMENT] = frozenset({"ocr", "ocr_dpi", "blocks", "render", "image_size", "max_pages",
                                          "password"})
 _PENDING: dict[Modality, str] = {}

@@ -1,4 +1,4 @@
-"""Video decoding with PyAV: frames sampled at 1 fps, grouped into fixed-length segments, plus the audio track.
+"""Video decoding with PyAV: frames sampled at 1 fps, grouped into segments, plus the audio track.
 
 Sampling follows CLIP4Clip (spec §12): frames are taken at ``sample_fps`` (1 frame a second, the
 first frame at or after each tick), and a segment with more than ``frames_per_segment`` of them
@@ -9,6 +9,16 @@ Memory stays bounded: only the current segment's sampled frames (at most ``segme
 sample_fps`` small RGB images, short side ``target_size``) are held while decoding, and each kept
 frame is handed to ``frame_fn`` (e.g. an encoder's preprocessor) as soon as its segment closes.
 Very long videos get longer segments so that there are at most ``max_segments``.
+
+Segments are fixed-length (``segments="fixed"``: ``[k * segment_seconds, (k + 1) * segment_seconds)``)
+or follow the shots (``segments="scenes"``: a new segment at each scene cut found on the sampled
+frames by the content rule of :mod:`omniret.media.scenes` — mean HSV difference >= ``scene_threshold``
+(27, PySceneDetect's ContentDetector default), at least ``scene_min_seconds`` apart — and a shot
+longer than ``segment_seconds`` split every ``segment_seconds``).
+
+With ``ocr=True`` the kept frames of each segment are also read by RapidOCR (the engine of
+:mod:`omniret.media.pdf`), at ``OCR_SIZE`` pixels on the short side; lines already read on the
+previous kept frame are not repeated, so a static caption counts once (:func:`frame_text`).
 
 Bad input raises :class:`MediaError`: no video stream, no decodable frame (zero-length),
 corrupt data, or a decoded length well short of the declared one (truncated file).
@@ -25,8 +35,12 @@ from typing import Any
 from omniret.errors import MediaError
 from omniret.media._io import file_size, open_binary
 from omniret.media.audio import AudioClip, _open_av, declared_seconds, decode_stream_mono
+from omniret.media.scenes import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD, ShotSplitter, hsv_signature
 
 _TRUNCATION_RATIO = 0.9
+#: short side (pixels) of the frames given to OCR: 224 px thumbnails are too small to read captions
+OCR_SIZE = 720
+SEGMENT_MODES = ("fixed", "scenes")
 
 
 @dataclass
@@ -37,6 +51,7 @@ class VideoSegment:
     end: float
     frame_times: list[float] = field(default_factory=list)
     frames: list[Any] = field(default_factory=list)
+    ocr: str = ""  # text read on the kept frames (``ocr=True``), one line a line
 
 
 @dataclass
@@ -68,6 +83,10 @@ class VideoOptions:
     target_size: int | None = 224
     audio_rate: int | None = None  # decode the audio track at this rate (None: only note whether it exists)
     max_seconds: float | None = 4 * 3600.0
+    segments: str = "fixed"  # "fixed" | "scenes" (cut at shot boundaries, capped at segment_seconds)
+    scene_threshold: float = DEFAULT_THRESHOLD
+    scene_min_seconds: float = DEFAULT_MIN_SECONDS
+    ocr: bool = False  # read text on the kept frames (RapidOCR)
 
 
 def load_video(
@@ -79,6 +98,8 @@ def load_video(
     uri = os.fspath(path)
     if options.sample_fps <= 0 or options.segment_seconds <= 0 or options.frames_per_segment < 1:
         raise MediaError(uri, "sample_fps, segment_seconds and frames_per_segment must be positive")
+    if options.segments not in SEGMENT_MODES:
+        raise MediaError(uri, f"unknown segments mode {options.segments!r}; choose from {', '.join(SEGMENT_MODES)}")
     with open_binary(uri) as f:
         if file_size(f) == 0:
             raise MediaError(uri, "empty file (0 bytes)")
@@ -96,7 +117,7 @@ def load_video(
         seg_len = options.segment_seconds
         if declared and declared / seg_len > options.max_segments:
             seg_len = math.ceil(declared / options.max_segments)
-        segments, last_t = _sample(uri, container, stream, seg_len, options, frame_fn or _identity)
+        segments, last_t = _sample(uri, container, stream, seg_len, declared, options, frame_fn or _identity)
         fps = float(stream.average_rate or 0)
         info = (int(stream.codec_context.width or 0), int(stream.codec_context.height or 0), stream.codec_context.name)
         has_audio = bool(container.streams.audio)
@@ -116,28 +137,18 @@ def _identity(x: Any) -> Any:
 
 
 def _sample(
-    uri: str, container: Any, stream: Any, seg_len: float, options: VideoOptions, frame_fn: Callable[[Any], Any]
+    uri: str, container: Any, stream: Any, seg_len: float, declared: float | None, options: VideoOptions,
+    frame_fn: Callable[[Any], Any],
 ) -> tuple[list[VideoSegment], float]:
-    """Walk the decoded frames once; keep one per ``1/sample_fps`` tick; close segments as time passes."""
+    """Walk the decoded frames once; keep one per ``1/sample_fps`` tick; close segments as time passes
+    (``segments="fixed"``: on the ``seg_len`` grid; ``"scenes"``: at shot cuts, see :mod:`~omniret.media.scenes`)."""
     import av
 
-    from omniret.search.late_interaction import uniform_frame_indices
-
     step = 1.0 / options.sample_fps
+    cutter = _cutter(options, seg_len, declared)
     segments: list[VideoSegment] = []
-    pending: list[tuple[float, Any]] = []
-    seg_idx, next_tick, last_t, n_frames = 0, 0.0, 0.0, 0
-
-    def close(idx: int) -> None:
-        keep = uniform_frame_indices(len(pending), options.frames_per_segment)
-        seg = VideoSegment(round(idx * seg_len, 3), round((idx + 1) * seg_len, 3))
-        for i in keep:
-            t, im = pending[int(i)]
-            seg.frame_times.append(round(t, 3))
-            seg.frames.append(frame_fn(im))
-        segments.append(seg)
-        pending.clear()
-
+    pending: list[tuple[float, Any, Any]] = []  # (time, image, full-size image for OCR or None)
+    seg_start, next_tick, last_t, n_frames = 0.0, 0.0, 0.0, 0
     try:
         for frame in container.decode(stream):
             n_frames += 1
@@ -145,23 +156,75 @@ def _sample(
             last_t = max(last_t, t)
             if t + 1e-6 < next_tick:
                 continue
-            idx = int(t // seg_len)
-            if pending and idx != seg_idx:
-                close(seg_idx)
-            seg_idx = idx
-            pending.append((t, _to_image(frame, options.target_size)))
+            im = _to_image(frame, options.target_size)
+            if cutter is None:
+                start = int(t // seg_len) * seg_len
+            elif cutter.feed(t, hsv_signature(im)):
+                start = t
+            else:
+                start = seg_start
+            if pending and start != seg_start:
+                segments.append(_close(pending, seg_start, seg_len, options, frame_fn))
+            seg_start = start
+            pending.append((t, im, _to_image(frame, OCR_SIZE) if options.ocr else None))
             next_tick = (math.floor(t / step + 1e-6) + 1) * step
     except av.error.FFmpegError as e:
         if not n_frames:
             raise MediaError(uri, f"corrupt video stream ({e})") from e
         raise MediaError(uri, f"corrupt video after {last_t:.1f} s ({e})") from e
     if pending:
-        close(seg_idx)
+        segments.append(_close(pending, seg_start, seg_len, options, frame_fn))
     if not segments:
         raise MediaError(uri, "video stream has no frames (zero-length)")
     for a, b in zip(segments, segments[1:], strict=False):  # make segments contiguous over gaps
         a.end = b.start
     return segments, last_t
+
+
+def _cutter(options: VideoOptions, seg_len: float, declared: float | None) -> ShotSplitter | None:
+    """The shot splitter of ``segments="scenes"`` (``None`` for fixed segments)."""
+    if options.segments == "fixed":
+        return None
+    min_len = options.scene_min_seconds
+    if declared:  # never more than max_segments segments: the shortest one grows with the video
+        min_len = max(min_len, declared / options.max_segments)
+    return ShotSplitter(options.scene_threshold, min(min_len, seg_len), seg_len)
+
+
+def _close(pending: list[tuple[float, Any, Any]], start: float, seg_len: float, options: VideoOptions,
+           frame_fn: Callable[[Any], Any]) -> VideoSegment:
+    """The segment of the ``pending`` samples (cleared): ``frames_per_segment`` of them kept uniformly."""
+    from omniret.search.late_interaction import uniform_frame_indices
+
+    keep = [int(i) for i in uniform_frame_indices(len(pending), options.frames_per_segment)]
+    seg = VideoSegment(round(start, 3), round(start + seg_len, 3))
+    for i in keep:
+        t, im, _ = pending[i]
+        seg.frame_times.append(round(t, 3))
+        seg.frames.append(frame_fn(im))
+    if options.ocr:
+        seg.ocr = frame_text([pending[i][2] for i in keep])
+    pending.clear()
+    return seg
+
+
+def frame_text(images: list[Any]) -> str:
+    """The text RapidOCR reads on ``images`` (frames in time order), lines in reading order.
+
+    Lines are grouped as on a scanned page (:func:`omniret.media.pdf.group_blocks`); a line already
+    read on the previous frame is skipped (captions and slides stay on screen for many frames).
+    """
+    from omniret.media.pdf import group_blocks, ocr_image
+
+    out: list[str] = []
+    prev: set[str] = set()
+    for im in images:
+        w, h = im.size
+        runs = [((x0 / w, y0 / h, x1 / w, y1 / h), t.strip()) for (x0, y0, x1, y1), t, _ in ocr_image(im) if t.strip()]
+        lines = [b.text for b in group_blocks(runs)]
+        out += [x for x in lines if " ".join(x.lower().split()) not in prev]
+        prev = {" ".join(x.lower().split()) for x in lines}
+    return "\n".join(out)
 
 
 def _to_image(frame: Any, target_size: int | None) -> Any:
