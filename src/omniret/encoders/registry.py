@@ -4,6 +4,13 @@ Keys are prefixes; a model name is ``prefix`` or ``prefix:rest`` (``openclip:ViT
 ``st:/path/to/model``, ``offline``). Built-ins register here the same way third parties do through the
 ``omniret.encoders`` entry-point group (each entry point is a ``(name) -> Encoder`` factory;
 its description is taken from the factory's docstring).
+
+Entries have a ``kind``: ``vector`` (the default) builds a single-vector
+:class:`~omniret.encoders.base.Encoder`, an index's main or audio model, through :func:`create`;
+``multivector`` builds a multi-vector *page model* (ColPali/ColQwen2,
+:class:`~omniret.encoders.colpali.ColPaliEncoder`: one token matrix per page or query), an index's
+optional ``page_model``, through :func:`create_page_model`. Each function refuses the other kind with
+a message saying where the name belongs.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class EncoderEntry:
     factory_path: str  # "module:callable", imported only when used
     description: str
     example: str
+    kind: str = "vector"  # "vector": an Encoder (create); "multivector": a page model (create_page_model)
 
 
 _BUILTINS: tuple[EncoderEntry, ...] = (
@@ -55,6 +63,14 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
         "transformers dual encoders: CLAP (audio + text; the default audio model), CLIP, SigLIP: "
         "hf:<hub id or local folder>",
         "hf:laion/clap-htsat-unfused",
+    ),
+    EncoderEntry(
+        "colpali",
+        "omniret.encoders.colpali:create",
+        "multi-vector page models (ColPali, ColQwen2) for PDF pages, searched by MUVERA + MaxSim: "
+        "a page_model (omniret add --page-model ...), not a main model: colpali:<hub id or local folder>",
+        "colpali:vidore/colqwen2-v1.0-hf",
+        "multivector",
     ),
     EncoderEntry(
         "auto",
@@ -97,13 +113,34 @@ def _load_factory(path: str) -> Factory:
     return getattr(import_module(module), attr)  # type: ignore[no-any-return]
 
 
-def create(name: str, **kwargs: Any) -> Encoder:
-    """Build the encoder registered for ``name``'s prefix (the model itself loads lazily)."""
+def _entry(name: str, kind: str) -> tuple[EncoderEntry, str]:
     if not name or not isinstance(name, str):
         raise ModelError(f"model name must be a non-empty string, got {name!r}")
     prefix, rest = split_name(name)
     for entry in entries():
         if entry.prefix == prefix:
-            return _load_factory(entry.factory_path)(rest, **kwargs)
-    choices = ", ".join(e.example for e in entries())
-    raise ModelError(f"unknown model {name!r}; choose from: {choices}")
+            if entry.kind != kind and kind == "vector":
+                raise ModelError(f"{name!r} is a multi-vector page model; pass it as page_model= "
+                                 "(omniret add --page-model ...) and choose a main model such as 'offline' or 'auto'")
+            if entry.kind != kind:
+                raise ModelError(f"{name!r} is not a page model; choose a multi-vector one such as "
+                                 f"{', '.join(e.example for e in entries() if e.kind == kind)}")
+            return entry, rest
+    choices = ", ".join(e.example for e in entries() if e.kind == kind)
+    raise ModelError(f"unknown {'model' if kind == 'vector' else 'page model'} {name!r}; choose from: {choices}")
+
+
+def create(name: str, **kwargs: Any) -> Encoder:
+    """Build the encoder registered for ``name``'s prefix (the model itself loads lazily)."""
+    entry, rest = _entry(name, "vector")
+    return _load_factory(entry.factory_path)(rest, **kwargs)
+
+
+def create_page_model(name: str, **kwargs: Any) -> Any:
+    """Build the multi-vector page model registered for ``name``'s prefix (``colpali:...``; loads lazily).
+
+    The result has ``name``, ``space``, ``dim``, ``config()``, ``encode_pages(images)`` and
+    ``encode_queries(texts)`` (see :class:`omniret.encoders.colpali.ColPaliEncoder`).
+    """
+    entry, rest = _entry(name, "multivector")
+    return _load_factory(entry.factory_path)(rest, **kwargs)
