@@ -55,10 +55,13 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: decode workers on this machine; ray: Ray Data tasks + encoder actors.")
 @click.option("--address", default=None, help="Ray cluster address (ray://host:10001); default: a local Ray.")
+@click.option("--video-segments", type=click.Choice(["fixed", "scenes"]), default="fixed", show_default=True,
+              help="Video segments: fixed length, or cut at scene changes (capped at the fixed length).")
+@click.option("--video-ocr", is_flag=True, help="Read text on sampled video frames (RapidOCR); it becomes searchable.")
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
             retry_failed: bool, workers: int | None, audio_model: str | None, engine: str,
-            address: str | None) -> None:
+            address: str | None, video_segments: str, video_ocr: bool) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
     from omniret.ingest import IngestOptions
 
@@ -68,6 +71,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
 
         idx = Index.open(s.index, model=model, audio_model=audio_model, device=s.device, batch_size=s.batch_size)
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
+                             video_segments=video_segments, video_ocr=video_ocr,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
         with _progress(s, "indexing", "file") as bar:
             if engine == "ray":

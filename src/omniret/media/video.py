@@ -41,6 +41,8 @@ _TRUNCATION_RATIO = 0.9
 #: short side (pixels) of the frames given to OCR: 224 px thumbnails are too small to read captions
 OCR_SIZE = 720
 SEGMENT_MODES = ("fixed", "scenes")
+#: frames closer than this (mean absolute grey difference, 0-255) are the same picture for OCR
+SAME_FRAME = 1.0
 
 
 @dataclass
@@ -212,13 +214,24 @@ def frame_text(images: list[Any]) -> str:
     """The text RapidOCR reads on ``images`` (frames in time order), lines in reading order.
 
     Lines are grouped as on a scanned page (:func:`omniret.media.pdf.group_blocks`); a line already
-    read on the previous frame is skipped (captions and slides stay on screen for many frames).
+    read on the previous frame is skipped (captions and slides stay on screen for many frames), and
+    a frame whose grey thumbnail differs from the previous one by less than ``SAME_FRAME`` (mean
+    absolute difference, 0-255: codec noise) is not read again.
     """
+    import numpy as np
+
     from omniret.media.pdf import group_blocks, ocr_image
 
     out: list[str] = []
     prev: set[str] = set()
+    prev_thumb: Any = None
     for im in images:
+        thumb = np.asarray(im.convert("L").resize((160, max(1, round(160 * im.size[1] / max(im.size[0], 1))))),
+                           dtype=np.float32)
+        if prev_thumb is not None and thumb.shape == prev_thumb.shape \
+                and float(np.abs(thumb - prev_thumb).mean()) < SAME_FRAME:
+            continue  # the same picture: the same text, already taken
+        prev_thumb = thumb
         w, h = im.size
         runs = [((x0 / w, y0 / h, x1 / w, y1 / h), t.strip()) for (x0, y0, x1, y1), t, _ in ocr_image(im) if t.strip()]
         lines = [b.text for b in group_blocks(runs)]
