@@ -128,3 +128,54 @@ def test_inputs_not_mutated() -> None:
     np.testing.assert_array_equal(q, Q)
     np.testing.assert_array_equal(p, P)
     np.testing.assert_array_equal(g, G)
+
+
+def _naive_document_fde(doc: np.ndarray, cfg: mv.FDEConfig) -> np.ndarray:
+    """Spec §5 with plain loops: per repetition, partition points, average the projections, fill empties."""
+    blocks = []
+    for rep in range(cfg.num_repetitions):
+        g, s = mv._matrices(cfg, rep, None, None)
+        bits = (doc @ g > 0).astype(int)
+        part = mv.simhash_partition(bits)
+        proj = doc if s is None else doc @ s
+        for p in range(cfg.num_partitions):
+            members = [i for i in range(len(doc)) if part[i] == p]
+            if members:
+                blocks.append(sum(proj[i] for i in members) / len(members))
+                continue
+            target = [(mv.partition_bits(p) >> (cfg.num_simhash_projections - 1 - j)) & 1
+                      for j in range(cfg.num_simhash_projections)]
+            dists = [int(np.sum(bits[i] != target)) for i in range(len(doc))]
+            blocks.append(proj[int(np.argmin(dists))])  # argmin: the first minimum
+    return np.concatenate(blocks)
+
+
+@pytest.mark.parametrize(("k", "proj"), [(3, None), (4, 8)])
+def test_batch_fast_path_equals_naive_loops_on_clustered_docs(k: int, proj: int | None) -> None:
+    """Clustered documents leave many partitions empty, so the fill path runs for most documents."""
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(3, 16))
+    docs = [centres[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 16)) for n in (1, 2, 5, 40, 200, 7)]
+    cfg = mv.FDEConfig(16, k, num_repetitions=3, seed=4, projection_dimension=proj, fill_empty_partitions=True)
+    want = np.stack([_naive_document_fde(d, cfg) for d in docs])
+    np.testing.assert_allclose(mv.document_fde_batch(docs, cfg), want, atol=1e-12)
+
+
+def test_nearest_point_by_cell_equals_by_point() -> None:
+    rng = np.random.default_rng(2)
+    for k, sizes in ((2, [9, 1, 30]), (3, [50, 8, 100, 1]), (5, [400, 33, 1000])):
+        nb, doc_of = 1 << k, np.repeat(np.arange(len(sizes)), sizes)
+        bits = rng.random((len(doc_of), k)) < rng.random((len(doc_of), 1))  # skewed: many empty partitions
+        cell = doc_of * nb + mv.simhash_partition(bits)
+        fast = mv._nearest_by_cell(mv._first_points(cell, len(sizes) * nb), len(doc_of), len(sizes), nb)
+        ref = mv._nearest_by_point(bits, np.searchsorted(doc_of, np.arange(len(sizes))), nb)
+        np.testing.assert_array_equal(fast, ref)
+
+
+def test_batch_is_chunked_without_changing_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    docs = [rng.normal(size=(int(rng.integers(1, 30)), 8)) for _ in range(25)]
+    cfg = mv.FDEConfig(8, 2, num_repetitions=2, fill_empty_partitions=True)
+    whole = mv.document_fde_batch(docs, cfg)
+    monkeypatch.setattr(mv, "_CHUNK_POINTS", 20)
+    np.testing.assert_allclose(mv.document_fde_batch(docs, cfg), whole, atol=1e-12)

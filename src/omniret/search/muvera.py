@@ -26,9 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from omniret.errors import QueryError
 from omniret.search.late_interaction import maxsim
+
+_CHUNK_POINTS = 1 << 15  # points encoded at once by document_fde_batch (bounds the float64 temporaries)
 
 __all__ = [
     "FDEConfig",
@@ -132,54 +135,100 @@ def _count_sketch(fdes: np.ndarray, cfg: FDEConfig) -> np.ndarray:
     return out
 
 
+def _cell_sums(cell: np.ndarray, points: np.ndarray, n_cells: int) -> np.ndarray:
+    """``out[c] = sum of points[i] with cell[i] == c`` -> (n_cells, d).
+
+    A one-hot sparse matrix product: scipy adds the rows in point order, as ``np.add.at`` would,
+    and an order of magnitude faster.
+    """
+    n = len(cell)
+    onehot = sparse.csr_matrix((np.ones(n), cell, np.arange(n + 1)), shape=(n, n_cells))
+    return np.asarray(onehot.T @ points)
+
+
+def _first_points(cell: np.ndarray, n_cells: int) -> np.ndarray:
+    """Index of the first point of every cell (``len(cell)`` for an empty cell)."""
+    first = np.full(n_cells, len(cell), dtype=np.int64)
+    np.minimum.at(first, cell, np.arange(len(cell), dtype=np.int64))
+    return first
+
+
 def _encode(
     points: np.ndarray, doc_of: np.ndarray, n_docs: int, cfg: FDEConfig, average: bool, fill: bool,
-    simhash: Sequence[np.ndarray] | None, ams: Sequence[np.ndarray] | None,
+    mats: Sequence[tuple[np.ndarray | None, np.ndarray | None]],
 ) -> np.ndarray:
-    """FDEs of ``n_docs`` point sets stored row-wise in ``points`` with owner ``doc_of`` (sorted)."""
-    nb, dp = cfg.num_partitions, cfg.proj_dim
-    starts = np.searchsorted(doc_of, np.arange(n_docs))
-    out = np.zeros((n_docs, cfg.num_repetitions, nb, dp))
-    for rep in range(cfg.num_repetitions):
-        g, s = _matrices(cfg, rep, simhash, ams)
-        proj = points if s is None else points @ s
-        bits = None if g is None else (points @ g > 0).astype(np.int64)
+    """FDEs (before Count-Sketch) of ``n_docs`` point sets stored row-wise in ``points`` with owner ``doc_of`` (sorted).
+
+    The AMS projection is linear, so each partition's sum (or mean) is taken over the raw points and
+    projected once: ``sum_i (x_i S) = (sum_i x_i) S``; every repetition's SimHash in one BLAS product.
+    """
+    nb, k = cfg.num_partitions, cfg.num_simhash_projections
+    out = np.empty((n_docs, cfg.num_repetitions, nb, cfg.proj_dim))
+    gs = [g for g, _ in mats if g is not None]
+    sketch = points @ np.hstack(gs) if gs else None
+    for rep, (_, s) in enumerate(mats):
+        bits = None if sketch is None else sketch[:, rep * k : (rep + 1) * k] > 0
         part = np.zeros(len(points), dtype=np.int64) if bits is None else simhash_partition(bits)
-        block = np.zeros((n_docs, nb, dp))
-        np.add.at(block, (doc_of, part), proj)
-        if average:
-            counts = np.zeros((n_docs, nb))
-            np.add.at(counts, (doc_of, part), 1.0)
-            block /= np.maximum(counts, 1.0)[:, :, None]
-            if fill and bits is not None:
-                _fill_empty(block, counts, bits, proj, doc_of, starts)
-        out[:, rep] = block
-    return _count_sketch(out.reshape(n_docs, -1), cfg)
+        cell = doc_of * nb + part
+        sums = _cell_sums(cell, points, n_docs * nb)
+        counts = np.bincount(cell, minlength=n_docs * nb) if average else None
+        if counts is not None:
+            sums /= np.maximum(counts, 1)[:, None]
+        proj = None if s is None else sparse.csr_matrix(s)  # AMS: one nonzero a row; no BLAS call
+        block = sums if proj is None else np.asarray(sums @ proj)
+        if counts is not None and fill and bits is not None and (counts == 0).any():
+            empty = np.flatnonzero(counts == 0)
+            first = _first_points(cell, n_docs * nb)
+            near = _nearest_points(first, bits, doc_of, n_docs, nb).reshape(-1)[empty]
+            block[empty] = points[near] if proj is None else np.asarray(points[near] @ proj)
+        out[:, rep] = block.reshape(n_docs, nb, -1)
+    return out.reshape(n_docs, -1)
 
 
-def _fill_empty(
-    block: np.ndarray, counts: np.ndarray, bits: np.ndarray, proj: np.ndarray, doc_of: np.ndarray,
-    starts: np.ndarray,
-) -> None:
-    """Fill empty (doc, partition) blocks in place with the Hamming-nearest point (first minimum)."""
-    empty = counts == 0
-    if not empty.any():
-        return
-    nb, k, n = block.shape[1], bits.shape[1], len(bits)
-    codes = np.asarray(partition_bits(np.arange(nb)), dtype=np.int64)
-    point_codes = bits @ (np.int64(1) << np.arange(k - 1, -1, -1, dtype=np.int64))  # first bit most significant
+def _nearest_points(first: np.ndarray, bits: np.ndarray, doc_of: np.ndarray, n_docs: int, nb: int) -> np.ndarray:
+    """(n_docs, nb) index of each document's point whose sign bits are Hamming-nearest to each partition's.
+
+    Ties go to the first point of the document (C++ ``fill_empty_partitions``). Works per occupied
+    partition when documents have more points than partitions, else per point; both give the same.
+    """
+    if n_docs * nb <= len(bits):
+        return _nearest_by_cell(first, len(bits), n_docs, nb)
+    return _nearest_by_point(bits, np.searchsorted(doc_of, np.arange(n_docs)), nb)
+
+
+def _nearest_by_cell(first: np.ndarray, n: int, n_docs: int, nb: int) -> np.ndarray:
+    """Nearest point via occupied partitions: the first point of a partition stands for all its points.
+
+    ``first`` (n_docs * nb,) is each cell's first point (``n`` when empty);
+    ``key[doc, c, p] = hamming(bits(c), bits(p)) * (n + 1) + first[doc, p]``, min over occupied p.
+    """
+    first_at = first.reshape(n_docs, 1, nb)
+    codes = np.asarray(partition_bits(np.arange(nb, dtype=np.int64)))
+    ham = np.bitwise_count(codes[:, None] ^ codes[None, :]).astype(np.int64)  # (c, p)
+    key = np.where(first_at < n, ham[None] * (n + 1) + first_at, np.iinfo(np.int64).max)
+    return key.min(axis=2) % (n + 1)
+
+
+def _nearest_by_point(bits: np.ndarray, starts: np.ndarray, nb: int) -> np.ndarray:
+    """Reference nearest point: Hamming distance of every point to every partition, min per document."""
+    n, k = bits.shape
+    codes = np.asarray(partition_bits(np.arange(nb, dtype=np.int64)))
+    point_codes = bits.astype(np.int64) @ (np.int64(1) << np.arange(k - 1, -1, -1, dtype=np.int64))
     ham = np.bitwise_count(point_codes[:, None] ^ codes[None, :]).astype(np.int64)
     # min over (hamming, point index) in one pass: smallest distance, first point on ties
-    nearest = np.minimum.reduceat(ham * n + np.arange(n, dtype=np.int64)[:, None], starts, axis=0) % n
-    empty_doc, empty_part = np.nonzero(empty)
-    block[empty_doc, empty_part] = proj[nearest[empty_doc, empty_part]]
+    return np.minimum.reduceat(ham * n + np.arange(n, dtype=np.int64)[:, None], starts, axis=0) % n
+
+
+def _shape(name: str, X: np.ndarray, cfg: FDEConfig) -> tuple[int, ...]:
+    shape = np.shape(X)
+    if len(shape) != 2 or shape[0] == 0 or shape[1] != cfg.dimension:
+        raise QueryError(f"{name} must be a non-empty (points, {cfg.dimension}) array, got shape {shape}")
+    return shape
 
 
 def _points(name: str, X: np.ndarray, cfg: FDEConfig) -> np.ndarray:
-    x = np.asarray(X, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != cfg.dimension:
-        raise QueryError(f"{name} must be a non-empty (points, {cfg.dimension}) array, got shape {x.shape}")
-    return x
+    _shape(name, X, cfg)
+    return np.asarray(X, dtype=np.float64)
 
 
 def query_fde(
@@ -189,7 +238,8 @@ def query_fde(
     if cfg.fill_empty_partitions:
         raise QueryError("query FDEs do not support fill_empty_partitions; use a config without it for queries")
     q = _points("Q", Q, cfg)
-    return _encode(q, np.zeros(len(q), np.int64), 1, cfg, False, False, simhash, ams)[0]
+    mats = [_matrices(cfg, rep, simhash, ams) for rep in range(cfg.num_repetitions)]
+    return _count_sketch(_encode(q, np.zeros(len(q), np.int64), 1, cfg, False, False, mats), cfg)[0]
 
 
 def document_fde(
@@ -206,9 +256,17 @@ def document_fde_batch(
     """Document FDEs of many point sets at once -> (N, fde_dim or final_dimension); same as one by one."""
     if len(docs) == 0:
         raise QueryError("no documents to encode; pass at least one (points, dim) array")
-    mats = [_points(f"document {i}", d, cfg) for i, d in enumerate(docs)]
-    doc_of = np.repeat(np.arange(len(mats)), [len(m) for m in mats])
-    return _encode(np.concatenate(mats), doc_of, len(mats), cfg, True, cfg.fill_empty_partitions, simhash, ams)
+    sizes = np.array([_shape(f"document {i}", d, cfg)[0] for i, d in enumerate(docs)])
+    mats = [_matrices(cfg, rep, simhash, ams) for rep in range(cfg.num_repetitions)]
+    out = np.empty((len(docs), cfg.fde_dim))
+    start = 0
+    while start < len(docs):  # chunks of about _CHUNK_POINTS points bound the float64 temporaries
+        stop = max(start + 1, int(np.searchsorted(np.cumsum(sizes[start:]), _CHUNK_POINTS, side="right")) + start)
+        points = np.concatenate([np.asarray(d, dtype=np.float64) for d in docs[start:stop]])
+        doc_of = np.repeat(np.arange(stop - start), sizes[start:stop])
+        out[start:stop] = _encode(points, doc_of, stop - start, cfg, True, cfg.fill_empty_partitions, mats)
+        start = stop
+    return _count_sketch(out, cfg)
 
 
 def muvera_search(
