@@ -75,7 +75,11 @@ def test_recall_and_files(tmp_path: Path, data: tuple[list[Item], np.ndarray, np
         idx = store._indexes[SPACE]
         assert isinstance(idx, OnDiskIndex)
         assert isinstance(idx.mat, np.memmap) and idx.mat.dtype == np.float16
-        assert {"index.faiss", "lists.ivfdata", "vectors.npy"} <= {p.name for p in idx.folder.iterdir()}
+        names = {p.name for p in idx.folder.iterdir()}
+        assert {"index.faiss", "vectors.npy", "vids.npy", "ids.bin", "ids_off.npy"} <= names
+        (lists,) = idx.folder.glob("lists-*.ivfdata")
+        assert lists.stat().st_size == N * (idx.index.code_size + 8)  # compact: code + id, no slack
+        assert isinstance(idx.vids, np.memmap)  # position -> row id on disk, not in RAM
 
 
 def test_reopen_memory_maps_and_catches_up(tmp_path: Path, data: tuple[list[Item], np.ndarray, np.ndarray]) -> None:
@@ -153,3 +157,85 @@ def test_build_memory_bounded_by_chunk(tmp_path: Path) -> None:
     assert idx.index.ntotal == n
     assert peak < per_vector_index + 6 * (chunk + cfg.train_max) * dim * 4
     assert peak < full_f32  # less than one float32 copy of the data (what ivfpq holds)
+
+
+def _self_hits(store: EmbeddedStore, ids: list[str], mat: np.ndarray) -> list[str]:
+    """Top-1 id of each vector searched for itself (ids whose vector is its own nearest)."""
+    _, got = store.search(SPACE, mat, 1)
+    return [str(g) for g in got[:, 0]]
+
+
+def fresh(store: EmbeddedStore) -> OnDiskIndex:
+    """The space's index, caught up with every commit (the store applies commits at the next search)."""
+    store.search(SPACE, np.ones((1, DIM), np.float32) / np.sqrt(DIM), 1)
+    idx = store._indexes[SPACE]
+    assert isinstance(idx, OnDiskIndex)
+    return idx
+
+
+def test_appends_after_compaction_keep_their_ids(tmp_path: Path, data: tuple[list[Item], np.ndarray, np.ndarray],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    items, mat, q = data
+    ids = [it.id for it in items]
+    monkeypatch.setattr(OnDiskIndex, "compact_min", 300)  # fold the delta in once it holds 300 vectors
+    monkeypatch.setattr(OnDiskIndex, "compact_fraction", 0.0)
+    with ondisk_store(tmp_path / "s") as store:
+        store.upsert(items[:2000], {SPACE: mat[:2000]})
+        idx = fresh(store)
+        (first,) = idx.folder.glob("lists-*.ivfdata")
+        store.upsert(items[2000:2200], {SPACE: mat[2000:2200]})  # 200 in the delta
+        assert fresh(store) is idx and idx.base_n == 2000 and idx.delta.ntotal == 200
+        store.upsert(items[2200:2500], {SPACE: mat[2200:2500]})  # 500 >= 300: compacted
+        assert fresh(store) is idx and idx.base_n == 2500 and idx.delta.ntotal == 0
+        (lists,) = idx.folder.glob("lists-*.ivfdata")
+        assert lists != first and lists.stat().st_size == 2500 * (idx.index.code_size + 8)
+        store.upsert(items[2500:2700], {SPACE: mat[2500:2700]})  # appends after the compaction
+        assert fresh(store).delta.ntotal == 200
+        assert _self_hits(store, ids, mat[:2700]) == ids[:2700]
+        assert recall(store, ids[:2700], mat[:2700], q) >= 0.95
+    with ondisk_store(tmp_path / "s") as store:  # reopened: base + delta as saved
+        idx = fresh(store)
+        assert (idx.base_n, idx.delta.ntotal) == (2500, 200)
+        store.upsert(items[2700:], {SPACE: mat[2700:]})  # 500 in the delta again: compacted again
+        assert fresh(store) is idx and (idx.base_n, idx.delta.ntotal) == (N, 0)
+        assert _self_hits(store, ids, mat) == ids
+        gone = ids[10:20] + ids[2600:2610]  # masks cover base and (former) delta positions alike
+        store.delete(gone)
+        _, got = store.search(SPACE, mat[[*range(10, 20), *range(2600, 2610)]], 5)
+        assert not set(got.ravel()) & set(gone)
+
+
+def test_compaction_keeps_every_result(tmp_path: Path, data: tuple[list[Item], np.ndarray, np.ndarray]) -> None:
+    _, mat, q = data
+    grown = _build(tmp_path, "grown", mat[:2000], chunk=500)
+    grown.add(np.arange(2000, N), np.array([f"v{j}" for j in range(2000, N)], dtype=object), mat[2000:])
+    before = grown.search(q, 10)
+    grown.compact()
+    after = grown.search(q, 10)
+    np.testing.assert_array_equal(before[1], after[1])  # same codes, now in one compact base
+    np.testing.assert_array_equal(before[0], after[0])
+    assert grown.index.ntotal == N and grown.delta.ntotal == 0 and grown.base_n == N
+
+
+def test_item_ids_round_trip_through_the_id_column(tmp_path: Path) -> None:
+    mat = clustered(1200, DIM, seed=5)
+    names = np.array([f"é-{j}-图" if j % 3 else f"plain{j}" for j in range(1200)], dtype=object)
+    chunks = [(np.arange(a, a + 400), names[a : a + 400], mat[a : a + 400].astype(np.float16)) for a in (0, 400, 800)]
+    idx = OnDiskIndex.build_chunks(tmp_path / "u.npz", DIM, IndexConfig(kind="ondisk", build_chunk=300), 1200,
+                                   iter(chunks), seq=1)
+    np.testing.assert_array_equal(idx.item_ids[np.arange(1200)], names)
+    _, got = idx.search(mat[[7, 8, 900]], 1)
+    assert got[:, 0].tolist() == [names[7], names[8], names[900]]
+
+
+def test_no_output_on_stdout(tmp_path: Path, data: tuple[list[Item], np.ndarray, np.ndarray],
+                             capfd: pytest.CaptureFixture[str]) -> None:
+    items, mat, _ = data
+    with ondisk_store(tmp_path / "s") as store:  # build, append, save
+        store.upsert(items[:2000], {SPACE: mat[:2000]})
+        fresh(store)
+        store.upsert(items[2000:], {SPACE: mat[2000:]})
+        fresh(store).compact()
+    with ondisk_store(tmp_path / "s") as store:  # load
+        store.search(SPACE, mat[:2], 3)
+    assert capfd.readouterr().out == ""  # FAISS prints when it resizes or relocates a lists file
