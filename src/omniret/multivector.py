@@ -70,7 +70,11 @@ class _Segment:
         self.name = name
 
     def doc(self, i: int) -> np.ndarray:
-        return np.asarray(self.tokens[self.offsets[i] : self.offsets[i + 1]], dtype=np.float32)
+        return np.asarray(self.stored(i), dtype=np.float32)
+
+    def stored(self, i: int) -> np.ndarray:
+        """Document ``i``'s float16 rows as stored (a memory-mapped view, no copy)."""
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
 
 class MultiVectorIndex:
@@ -191,10 +195,9 @@ class MultiVectorIndex:
             return [], np.zeros(0)
         rows = np.flatnonzero(self._mask)
         qcfg = FDEConfig(**{**asdict(self.fde), "fill_empty_partitions": False})
-        approx = self._fdes[rows] @ query_fde(q, qcfg).astype(np.float32)
+        approx = (self._fdes @ query_fde(q, qcfg).astype(np.float32))[rows]  # no copy of the FDE matrix
         cand = rows[np.lexsort((rows, -approx))[: min(candidates, len(rows))]]
-        docs = [self._doc_at(r) for r in cand]
-        exact = maxsim(q, docs)
+        exact = maxsim(q, [self._doc_at(r) for r in cand])  # float16 rows, converted once while padding
         order = np.lexsort((cand, -exact))[:k]
         ids = [self._id_at(r) for r in cand[order]]
         return ids, exact[order]
@@ -247,7 +250,7 @@ class MultiVectorIndex:
 
     def _doc_at(self, row: int) -> np.ndarray:
         si, r = self._locate(row)
-        return self._segments[si].doc(r)
+        return self._segments[si].stored(r)
 
     def _id_at(self, row: int) -> str:
         si, r = self._locate(row)

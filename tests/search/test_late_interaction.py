@@ -85,3 +85,16 @@ def test_float32_path_matches_float64() -> None:
     q = rng.normal(size=(8, 16)).astype(np.float32)
     docs = [rng.normal(size=(int(n), 16)).astype(np.float32) for n in rng.integers(1, 30, 50)]
     np.testing.assert_allclose(li.maxsim(q, docs), li.maxsim(q.astype(np.float64), [d.astype(np.float64) for d in docs]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("lengths", [[7, 7, 7], [1, 9, 4, 9]])
+def test_float16_documents_score_in_float32_like_their_float32_copies(lengths: list[int]) -> None:
+    """Stored float16 pages are converted while padding: same scores as float32 copies, near the naive."""
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=(5, 16)).astype(np.float32)
+    docs16 = [rng.normal(size=(n, 16)).astype(np.float16) for n in lengths]
+    got = li.maxsim(q, docs16, chunk=3)
+    np.testing.assert_array_equal(got, li.maxsim(q, [d.astype(np.float32) for d in docs16], chunk=3))
+    naive = [li.maxsim_naive(q.astype(np.float64), d.astype(np.float64)) for d in docs16]
+    np.testing.assert_allclose(got, naive, rtol=1e-5, atol=1e-5)
+    assert li.pad_documents(docs16, dtype=np.float32)[0].dtype == np.float32

@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 
-def _tokens(name: str, a: np.ndarray, dim: int | None = None, dtype: type = np.float64) -> np.ndarray:
+def _tokens(name: str, a: np.ndarray, dim: int | None = None, dtype: type | None = np.float64) -> np.ndarray:
+    """``a`` as a checked (tokens, dim) array; ``dtype=None`` keeps its dtype (no copy of an array)."""
     arr: np.ndarray = np.asarray(a, dtype=dtype)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise QueryError(f"{name} must be a non-empty (tokens, dim) array, got shape {arr.shape}")
@@ -41,10 +42,10 @@ def pad_documents(docs: Sequence[np.ndarray], dtype: type = np.float64) -> tuple
     """Stack ragged token matrices into ``(N, Lmax, d)`` zeros-padded plus a ``(N, Lmax)`` bool mask."""
     if len(docs) == 0:
         raise QueryError("no documents to pad; pass at least one (tokens, dim) array")
-    mats = [_tokens(f"document {i}", d, dtype=dtype) for i, d in enumerate(docs)]
+    mats = [_tokens(f"document {i}", d, dtype=None) for i, d in enumerate(docs)]  # converted once, below
     dim = mats[0].shape[1]
     for i, m in enumerate(mats):
-        _tokens(f"document {i}", m, dim)
+        _tokens(f"document {i}", m, dim, dtype=None)
     lmax = max(m.shape[0] for m in mats)
     padded = np.zeros((len(mats), lmax, dim), dtype=dtype)
     mask = np.zeros((len(mats), lmax), dtype=bool)
@@ -58,19 +59,24 @@ def maxsim(Q: np.ndarray, docs: Sequence[np.ndarray], chunk: int = 256) -> np.nd
     """MaxSim of one query ``Q`` (Lq, d) against each document in ``docs`` -> (N,) float64.
 
     Vectorised over padded chunks of ``chunk`` documents; padded positions are ``-inf``. Computes
-    in float32 when the query and the first document are float32 (as stored), else float64.
+    in float32 when the query is float32 and the first document float32 or float16 (as stored:
+    float16 values are exact in float32, so converting them while padding changes no score), else
+    float64. One BLAS product ``(n * L, d) @ (d, Lq)`` per chunk.
     """
-    f32 = np.asarray(Q).dtype == np.float32 and len(docs) > 0 and np.asarray(docs[0]).dtype == np.float32
+    doc0 = np.asarray(docs[0]).dtype if len(docs) > 0 else None
+    f32 = np.asarray(Q).dtype == np.float32 and doc0 in (np.dtype(np.float32), np.dtype(np.float16))
     dtype = np.float32 if f32 else np.float64
     q = _tokens("Q", Q, dtype=dtype)
     out = np.empty(len(docs))
     for start in range(0, len(docs), chunk):
         padded, mask = pad_documents(docs[start : start + chunk], dtype=dtype)
-        if padded.shape[2] != q.shape[1]:
-            raise QueryError(f"documents have dim {padded.shape[2]} but the query has dim {q.shape[1]}")
-        sims = padded @ q.T  # (n, L, Lq) through BLAS
-        sims[~mask] = -np.inf
-        out[start : start + len(padded)] = sims.max(axis=1).sum(axis=1)
+        n, length, dim = padded.shape
+        if dim != q.shape[1]:
+            raise QueryError(f"documents have dim {dim} but the query has dim {q.shape[1]}")
+        sims = (padded.reshape(n * length, dim) @ q.T).reshape(n, length, -1)
+        if not mask.all():
+            sims[~mask] = -np.inf
+        out[start : start + n] = sims.max(axis=1).sum(axis=1)
     return out
 
 
