@@ -15,6 +15,14 @@ source (e.g. WordNet definitions) when the label has one.
 This module is the glue: it walks the index in bounded chunks, reads stored vectors, embeds the
 prompts with the index's own encoder, and (``write=True``) stores the labels in item metadata so
 that they become search filters (``index.search(..., where={"label": "cat"})``).
+
+Items are classified in the space that holds their vector: the main space (images, text, video
+frames), or — for items with no vector there, i.e. audio recordings and windows — the audio space
+of the index's audio model (CLAP), whose text tower embeds the prompts. ``templates="auto"`` (the
+default) uses the 80 CLIP templates in the main space and short sound templates
+(:data:`~omniret.search.prompts.SOUND_TEMPLATES`) in the audio space; ``descriptions="sounds"``
+adds the shipped ReCLAP-style descriptions (:data:`~omniret.search.prompts.SOUND_DESCRIPTIONS`)
+of the labels it knows.
 """
 
 from __future__ import annotations
@@ -30,13 +38,15 @@ import numpy as np
 from omniret.errors import MediaError, ModelError, QueryError
 from omniret.items import Item, Modality, Role
 from omniret.search.classify import class_embeddings, classify_scores
-from omniret.search.prompts import IMAGENET_TEMPLATES, class_prompts
+from omniret.search.prompts import DESCRIPTION_SETS, IMAGENET_TEMPLATES, SOUND_TEMPLATES, class_prompts
 from omniret.store.base import Filter, Store, WriteBatch
 
 __all__ = ["Classification", "build_prompts", "classify", "label_embeddings", "resolve_templates"]
 
 GlossSource = Callable[[str], "str | None"]
-TEMPLATE_SETS: dict[str, tuple[str, ...]] = {"clip80": IMAGENET_TEMPLATES, "none": ("{}",)}
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {"clip80": IMAGENET_TEMPLATES, "sound": SOUND_TEMPLATES, "none": ("{}",)}
+#: ``templates="auto"``: the set used in the main space and in the audio space
+AUTO_TEMPLATES = {"main": "clip80", "audio": "sound"}
 GLOSS_TEMPLATE = "a photo of a {label}, which is {gloss}."
 CHUNK = 1024
 
@@ -60,11 +70,15 @@ class Classification:
 
 
 # -- prompts ------------------------------------------------------------------------------------
-def resolve_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
-    """``"clip80"`` (the 80 CLIP ImageNet templates), ``"none"`` (the bare label) or a list of templates."""
+def resolve_templates(templates: str | Sequence[str], kind: str = "main") -> tuple[str, ...]:
+    """``"clip80"`` (the 80 CLIP ImageNet templates), ``"sound"`` (sound templates), ``"none"`` (the bare
+    label), ``"auto"`` (clip80 in the main space, sound in the audio space: ``kind``) or a list of templates."""
     if isinstance(templates, str):
+        if templates == "auto":
+            templates = AUTO_TEMPLATES[kind]
         if templates not in TEMPLATE_SETS:
-            raise QueryError(f"unknown templates {templates!r}; choose from {', '.join(TEMPLATE_SETS)} or give a list")
+            raise QueryError(f"unknown templates {templates!r}; choose from auto, {', '.join(TEMPLATE_SETS)} "
+                             "or give a list")
         return TEMPLATE_SETS[templates]
     out = tuple(templates)
     if not out or not all(isinstance(t, str) and t for t in out):
@@ -87,17 +101,36 @@ def _gloss_fn(glosses: GlossSource | str | None) -> GlossSource | None:
         return None
 
 
+def _description_set(descriptions: Mapping[str, Sequence[str]] | str | None,
+                     labels: Sequence[str]) -> Mapping[str, Sequence[str]] | None:
+    """A named shipped set (``"sounds"``) narrowed to ``labels``, or the mapping as given."""
+    if not isinstance(descriptions, str):
+        return descriptions
+    if descriptions not in DESCRIPTION_SETS:
+        raise QueryError(f"unknown description set {descriptions!r}; choose from {', '.join(DESCRIPTION_SETS)} "
+                         "or give a mapping label -> sentences")
+    known = DESCRIPTION_SETS[descriptions]
+    return {lab: known[lab] for lab in labels if lab in known}
+
+
 def build_prompts(
     labels: Sequence[str],
     templates: str | Sequence[str] = "clip80",
-    descriptions: Mapping[str, Sequence[str]] | None = None,
+    descriptions: Mapping[str, Sequence[str]] | str | None = None,
     glosses: GlossSource | str | None = None,
+    kind: str = "main",
 ) -> dict[str, list[str]]:
-    """The prompt sentences of every label: filled templates + its descriptions + its gloss sentence."""
+    """The prompt sentences of every label: filled templates + its descriptions + its gloss sentence.
+
+    ``descriptions``: a mapping label -> sentences (every key must be a label), or the name of a
+    shipped set (``"sounds"``: only the labels it describes get sentences). ``kind``: the space the
+    prompts are for (``"main"`` or ``"audio"``), which picks the templates of ``templates="auto"``.
+    """
     labels = [str(lab).strip() for lab in labels]
     if any(not lab for lab in labels):
         raise QueryError("labels must be non-empty strings")
-    out = class_prompts(labels, resolve_templates(templates))
+    out = class_prompts(labels, resolve_templates(templates, kind))
+    descriptions = _description_set(descriptions, labels)
     unknown = sorted(set(descriptions or {}) - set(labels))
     if unknown:
         raise QueryError(f"descriptions name labels that are not in the label set: {unknown[:5]}; fix the JSON keys")
@@ -210,6 +243,39 @@ def _check(k: int, threshold: float | None, temperature: float, key: str) -> Non
         raise QueryError(f"metadata key {key!r} must be a plain name such as 'label'")
 
 
+@dataclass
+class _Space:
+    """One vector space to classify in: its encoder, the kind of prompts it gets, its class embeddings."""
+
+    encoder: Any
+    space: str
+    kind: str  # "main" | "audio"
+    class_emb: np.ndarray | None = None
+
+
+def _spaces(index: Any) -> list[_Space]:
+    """The main space, then the audio model's space when it has a text tower to embed prompts."""
+    out = [_Space(index.encoder, index.encoder.space, "main")]
+    aenc = getattr(index, "audio_encoder", None)
+    if aenc is not None and aenc.supports(Modality.TEXT) and aenc.space != index.encoder.space:
+        out.append(_Space(aenc, aenc.space, "audio"))
+    return out
+
+
+def _class_emb(sp: _Space, labels: Sequence[str], templates: str | Sequence[str],
+               descriptions: Mapping[str, Sequence[str]] | str | None, glosses: GlossSource | str | None) -> np.ndarray:
+    if sp.class_emb is None:
+        sp.class_emb = label_embeddings(sp.encoder, build_prompts(labels, templates, descriptions, glosses, sp.kind))
+    return sp.class_emb
+
+
+def _audio_only(modality: str | Modality | Sequence[str | Modality] | None) -> bool:
+    if modality is None:
+        return False
+    mods = [modality] if isinstance(modality, str | Modality) else list(modality)
+    return bool(mods) and all(Modality.parse(m) is Modality.AUDIO for m in mods)
+
+
 def classify(
     index: Any,
     labels: Sequence[str],
@@ -220,8 +286,8 @@ def classify(
     files: Sequence[str | os.PathLike[str]] | None = None,
     k: int = 1,
     threshold: float | None = None,
-    templates: str | Sequence[str] = "clip80",
-    descriptions: Mapping[str, Sequence[str]] | None = None,
+    templates: str | Sequence[str] = "auto",
+    descriptions: Mapping[str, Sequence[str]] | str | None = None,
     glosses: GlossSource | str | None = None,
     temperature: float = 100.0,
     write: bool = False,
@@ -232,40 +298,53 @@ def classify(
 
     ``p(c|x) = softmax_c(temperature * <x, class_emb_c>)`` with prompt-ensembled class embeddings
     (see the module docstring; Radford et al. 2021, CuPL 2023). Index mode walks the items that
-    match ``where`` / ``ids`` / ``modality`` and have a vector in the index's space, ``chunk`` at
-    a time. Each result keeps the top-``k`` labels; with ``threshold`` only those whose
-    probability is >= it (multi-label tagging: possibly none). ``write=True`` stores
-    ``metadata[key] = best``, ``metadata[key + "s"] = [labels]`` and ``metadata[key + "_probs"]``
-    (one commit per chunk), so ``search(where={"label": "cat"})`` filters by them.
-    ``glosses``: ``"wordnet"`` (skipped with a warning when WordNet data is not installed; the
-    folder in ``$OMNIRET_WORDNET`` is used if set) or a function label -> definition.
+    match ``where`` / ``ids`` / ``modality`` and have a vector in the index's space, or (audio) in
+    its audio model's space, ``chunk`` at a time. Each result keeps the top-``k`` labels; with
+    ``threshold`` only those whose probability is >= it (multi-label tagging: possibly none).
+    ``write=True`` stores ``metadata[key] = best``, ``metadata[key + "s"] = [labels]`` and
+    ``metadata[key + "_probs"]`` (one commit per chunk), so ``search(where={"label": "cat"})``
+    filters by them. ``templates``: ``"auto"`` (CLIP's 80 in the main space, sound templates in the
+    audio space), ``"clip80"``, ``"sound"``, ``"none"`` or a list. ``descriptions``: label ->
+    sentences, or ``"sounds"`` (the shipped ReCLAP-style set). ``glosses``: ``"wordnet"`` (skipped
+    with a warning when WordNet data is not installed; the folder in ``$OMNIRET_WORDNET`` is used
+    if set) or a function label -> definition.
     """
     _check(k, threshold, temperature, key)
     if chunk < 1:
         raise QueryError(f"chunk must be >= 1, got {chunk}")
-    prompts = build_prompts(labels, templates, descriptions, glosses)
-    names = list(prompts)
-    class_emb = label_embeddings(index.encoder, prompts)
+    names = list(build_prompts(labels, templates, descriptions, None))  # checks labels and descriptions early
+    spaces = _spaces(index)
+
+    def emb(sp: _Space) -> np.ndarray:
+        return _class_emb(sp, labels, templates, descriptions, glosses)
+
     if files is not None:
         if write:
             raise QueryError("write=True labels indexed items; files given to classify are not in the index")
         if where is not None or ids is not None:
             raise QueryError("where= and ids= select indexed items; leave them out when classifying files")
-        return _classify_files(index.encoder, files, class_emb, names, k, threshold, temperature)
+        return _classify_files(spaces, emb, files, names, k, threshold, temperature)
     store: Store = index.store
-    space = index.encoder.space
-    if space not in store.spaces():
-        return []
+    if _audio_only(modality) and len(spaces) == 1 and not index.encoder.supports(Modality.AUDIO):
+        from omniret.audio_space import missing
+
+        raise missing("classifying audio items")
+    spaces = [sp for sp in spaces if sp.space in store.spaces()]
     flt = _filter(index, where, ids, modality)
     out: list[Classification] = []
     for items in _chunks(store, flt, snapshot=write, size=chunk):
-        items, vecs = _with_vectors(store, space, items)
-        if not items:
-            continue
-        picks = _score(vecs, class_emb, names, k, threshold, temperature)
-        if write:
-            _write_labels(store, items, picks, key)
-        out += [Classification(it.id, it.uri, chosen, best) for it, (chosen, best) in zip(items, picks, strict=True)]
+        found: dict[str, tuple[Any, str | None]] = {}
+        rest = items
+        for sp in spaces:  # each item in the first space that holds its vector
+            got, vecs = _with_vectors(store, sp.space, rest)
+            if got:
+                found.update(zip([it.id for it in got], _score(vecs, emb(sp), names, k, threshold, temperature),
+                                 strict=True))
+                rest = [it for it in rest if it.id not in found]
+        done = [it for it in items if it.id in found]
+        if write and done:
+            _write_labels(store, done, [found[it.id] for it in done], key)
+        out += [Classification(it.id, it.uri, *found[it.id]) for it in done]
     return out
 
 
@@ -290,8 +369,14 @@ def _embed_file(encoder: Any, uri: str, modality: Modality) -> np.ndarray:
                           "add it to the index and classify the indexed items instead")
 
 
-def _classify_files(encoder: Any, files: Sequence[str | os.PathLike[str]], class_emb: np.ndarray,
-                    names: Sequence[str], k: int, threshold: float | None, temperature: float) -> list[Classification]:
+def _space_for(spaces: Sequence[_Space], modality: Modality) -> _Space:
+    """The first space whose encoder embeds ``modality`` (the main one unless only the audio model can)."""
+    return next((sp for sp in spaces if sp.encoder.supports(modality)), spaces[0])
+
+
+def _classify_files(spaces: Sequence[_Space], emb: Callable[[_Space], np.ndarray],
+                    files: Sequence[str | os.PathLike[str]], names: Sequence[str], k: int, threshold: float | None,
+                    temperature: float) -> list[Classification]:
     """Decode and embed ``files`` (not indexing them) and label each; a bad file is skipped with a warning."""
     from omniret.sources.walk import walk
 
@@ -302,11 +387,12 @@ def _classify_files(encoder: Any, files: Sequence[str | os.PathLike[str]], class
         warnings.warn(f"{s.uri}: skipped ({s.reason})", stacklevel=3)
     out: list[Classification] = []
     for info in found.files:
+        sp = _space_for(spaces, info.modality)
         try:
-            vec = _embed_file(encoder, info.uri, info.modality)
+            vec = _embed_file(sp.encoder, info.uri, info.modality)
         except MediaError as e:
             warnings.warn(f"{e.uri}: skipped ({e.reason})", stacklevel=3)
             continue
-        ((chosen, best),) = _score(vec[None, :], class_emb, names, k, threshold, temperature)
+        ((chosen, best),) = _score(vec[None, :], emb(sp), names, k, threshold, temperature)
         out.append(Classification(None, info.uri, chosen, best))
     return out

@@ -23,9 +23,13 @@ def _labels(labels: str | None, labels_file: str | None) -> list[str]:
     return [x.strip() for x in text.splitlines() if x.strip() and not x.lstrip().startswith("#")]
 
 
-def _descriptions(path: str | None) -> dict[str, list[str]] | None:
+def _descriptions(path: str | None) -> dict[str, list[str]] | str | None:
+    from omniret.search.prompts import DESCRIPTION_SETS
+
     if path is None:
         return None
+    if path in DESCRIPTION_SETS and not Path(path).exists():
+        return path  # a shipped set, e.g. "sounds"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
@@ -40,10 +44,12 @@ def _descriptions(path: str | None) -> dict[str, list[str]] | None:
 @click.option("--labels", default=None, help="Comma-separated labels: cat,dog,car.")
 @click.option("--labels-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A file with one label a line.")
-@click.option("--descriptions", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="JSON {label: [sentences]} of class descriptions (CuPL / ReCLAP style).")
-@click.option("--templates", type=click.Choice(["clip80", "none"]), default="clip80", show_default=True,
-              help="Prompt templates: the 80 CLIP templates, or the bare label.")
+@click.option("--descriptions", default=None,
+              help="JSON file {label: [sentences]} of class descriptions (CuPL / ReCLAP style), or 'sounds' "
+                   "for the shipped descriptions of common sounds.")
+@click.option("--templates", type=click.Choice(["auto", "clip80", "sound", "none"]), default="auto", show_default=True,
+              help="Prompt templates: auto (CLIP's 80 for images and text, sound templates for audio in the "
+                   "audio model's space), the 80 CLIP templates, sound templates, or the bare label.")
 @click.option("--wordnet", is_flag=True, help="Add WordNet glosses (needs nltk's wordnet data; skipped if absent).")
 @click.option("-k", "--k", "k", type=click.IntRange(1, 1000), default=1, show_default=True, help="Labels per item.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from omniret.errors import ModelError, QueryError
 
-__all__ = ["IMAGENET_TEMPLATES", "PromptSpec", "class_prompts", "fill_template", "gloss_prompts", "wordnet_gloss_source"]
+__all__ = ["DESCRIPTION_SETS", "IMAGENET_TEMPLATES", "SOUND_DESCRIPTIONS", "SOUND_TEMPLATES", "PromptSpec",
+           "class_prompts", "fill_template", "gloss_prompts", "wordnet_gloss_source"]
 
 IMAGENET_TEMPLATES: tuple[str, ...] = (
     "a bad photo of a {}.",
@@ -102,6 +103,67 @@ IMAGENET_TEMPLATES: tuple[str, ...] = (
 )
 
 PromptSpec = Sequence[str] | Mapping[str, Sequence[str]]
+
+#: generic templates for sound labels (CLAP's text side was trained on captions of sounds, not photos;
+#: written for omniret in the style of the audio captions CLAP models see)
+SOUND_TEMPLATES: tuple[str, ...] = (
+    "the sound of a {}.",
+    "a recording of a {}.",
+    "this is the sound of {}.",
+    "a {} can be heard.",
+    "an audio clip of a {}.",
+)
+
+#: ReCLAP-style class descriptions (Ghosh et al. 2024, arXiv 2409.09213: say what the sound is like
+#: acoustically, then place it in scenes) for a few common sound classes. Written for omniret (not
+#: taken from ReCLAP's released prompts); pass ``descriptions="sounds"`` to classify to add them.
+SOUND_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "cat": ("the sound of a cat: a nasal, rising and falling meow in the mid to high pitch range",
+            "a cat meows and purrs with a soft low rumble inside a quiet house",
+            "a hungry cat miaows repeatedly near a kitchen door"),
+    "dog": ("the sound of a dog: short, loud, sharp barks with a rough low-mid tone",
+            "a dog barks several times in a backyard while cars pass by",
+            "a dog growls and then yelps in a park"),
+    "cow": ("the sound of a cow: a long, deep, droning moo that swells and fades",
+            "a cow moos loudly in an open field on a farm",
+            "cattle low in a barn with a low, resonant bellow"),
+    "sheep": ("the sound of a sheep: a wavering, trembling bleat with a nasal timbre",
+              "sheep bleat on a hillside pasture in the wind",
+              "a lamb calls with a high, shaky baa"),
+    "horse": ("the sound of a horse: a high whinny that descends in a shaking neigh, and snorts",
+              "a horse neighs in a stable and stamps its hooves on the ground",
+              "a horse whinnies and blows air through its nostrils on a farm"),
+    "pig": ("the sound of a pig: short, guttural grunts and high-pitched squeals",
+            "pigs grunt and oink while eating at a trough in a muddy pen",
+            "a piglet squeals loudly on a farm"),
+    "duck": ("the sound of a duck: loud, flat, repeated quacks with a buzzing nasal tone",
+             "ducks quack on a pond with splashing water",
+             "a duck quacks several times near a river bank"),
+    "rooster": ("the sound of a rooster: a loud, piercing crow of several notes rising then trailing off",
+                "a rooster crows at dawn in a farmyard",
+                "a cockerel's cock-a-doodle-doo rings out over a village"),
+    "owl": ("the sound of an owl: soft, low, hollow hoots spaced out in a slow rhythm",
+            "an owl hoots in a dark forest at night",
+            "a hoot-hoot call of an owl echoes between trees"),
+    "frog": ("the sound of a frog: rhythmic, raspy croaks and ribbits, often in a chorus",
+             "frogs croak by a pond on a warm night",
+             "a frog chorus of repeated creaking calls in a wetland"),
+    "speech": ("the sound of a person speaking: a voice with words, syllables and pauses",
+               "a man or a woman talks in a quiet room",
+               "someone reads a sentence aloud into a microphone"),
+    "music": ("the sound of music: tonal notes with melody, harmony and a steady beat",
+              "instruments play a song in a room",
+              "a melody is played on a piano or a guitar"),
+    "rain": ("the sound of rain: a steady, broadband hiss of many small drops",
+             "rain falls on a roof and patters against a window",
+             "a heavy shower pours down on a street with water running"),
+    "siren": ("the sound of a siren: a loud electronic tone sweeping up and down in pitch",
+              "an ambulance siren wails as it passes along a city street",
+              "a police car siren approaches and fades away"),
+}
+
+#: named description sets that ``classify(descriptions=<name>)`` accepts
+DESCRIPTION_SETS: dict[str, Mapping[str, Sequence[str]]] = {"sounds": SOUND_DESCRIPTIONS}
 
 
 def fill_template(template: str, label: str) -> str:
