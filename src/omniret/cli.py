@@ -58,10 +58,12 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--video-segments", type=click.Choice(["fixed", "scenes"]), default="fixed", show_default=True,
               help="Video segments: fixed length, or cut at scene changes (capped at the fixed length).")
 @click.option("--video-ocr", is_flag=True, help="Read text on sampled video frames (RapidOCR); it becomes searchable.")
+@click.option("--page-model", default=None,
+              help="Multi-vector page model for PDF pages (MUVERA + MaxSim): colpali:<local folder or hub id>.")
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
             retry_failed: bool, workers: int | None, audio_model: str | None, engine: str,
-            address: str | None, video_segments: str, video_ocr: bool) -> None:
+            address: str | None, video_segments: str, video_ocr: bool, page_model: str | None) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
     from omniret.ingest import IngestOptions
 
@@ -69,7 +71,8 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
     with _errors(s):
         from omniret.index import Index
 
-        idx = Index.open(s.index, model=model, audio_model=audio_model, device=s.device, batch_size=s.batch_size)
+        idx = Index.open(s.index, model=model, audio_model=audio_model, page_model=page_model, device=s.device,
+                         batch_size=s.batch_size)
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              video_segments=video_segments, video_ocr=video_ocr,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))

@@ -23,6 +23,7 @@ from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreEr
 from omniret.hits import granulate, make_hit
 from omniret.ingest import AddReport, IngestOptions, run_add
 from omniret.items import Hit, Item, Modality, Role
+from omniret.page_space import PageSpace
 from omniret.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
 from omniret.query_args import (
     captions,
@@ -49,10 +50,13 @@ class Index:
     """An omniret index: a store plus the encoder that fills it. Build with :meth:`Index.open`."""
 
     def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False,
-                 audio_encoder: Encoder | None = None, router_url: str | None = None) -> None:
+                 audio_encoder: Encoder | None = None, router_url: str | None = None,
+                 page_model: Any = None) -> None:
         self.store = store
         self.encoder = encoder
         self.audio_encoder = audio_encoder
+        #: the multi-vector page space (ColPali/ColQwen2 over PDF pages), or None; see omniret.page_space
+        self.page_space: PageSpace | None = PageSpace(page_model, path) if page_model is not None else None
         self.path = path
         self.log_queries = log_queries
         self.router_url = router_url
@@ -68,6 +72,7 @@ class Index:
         model: str | None = "auto",
         *,
         audio_model: str | None = None,
+        page_model: str | None = None,
         device: str | None = None,
         batch_size: int | None = None,
         store: Store | None = None,
@@ -82,8 +87,11 @@ class Index:
         ``audio_model``: an optional second encoder for the audio space (``hf:<CLAP folder or id>``,
         or ``auto`` = the default CLAP when its weights are on this machine); recorded in the
         manifest of a new index and restored on reopening (see :mod:`omniret.audio_space`).
+        ``page_model``: an optional multi-vector page model (``colpali:<hub id or folder>``) that
+        embeds every PDF page's image for MUVERA + MaxSim search; recorded and restored the same
+        way (see :mod:`omniret.page_space`).
         """
-        from omniret import audio_space
+        from omniret import audio_space, page_space
         from omniret.encoders import registry
         from omniret.store import open_store
 
@@ -113,16 +121,22 @@ class Index:
                                             **enc_kwargs)
                 if audio is not None and not manifest.get("audio_encoder"):  # attached to an existing index
                     st.set_manifest({**manifest, **_audio_manifest(manifest, audio)})
+                pages = page_space.resolve(page_model, manifest.get("page_encoder"), path, **enc_kwargs)
+                if pages is not None and not manifest.get("page_encoder"):  # attached: PDFs added from now on
+                    st.set_manifest({**st.manifest(), "page_encoder": page_space.manifest_entry(pages)})
             else:
                 encoder = registry.create(model or "auto", **enc_kwargs)
                 audio = audio_space.resolve(audio_model, None, path, registry.create, **enc_kwargs)
                 new = _manifest_for(encoder)
+                pages = page_space.resolve(page_model, None, path, **enc_kwargs)
+                if pages is not None:
+                    new["page_encoder"] = page_space.manifest_entry(pages)
                 st.set_manifest({**new, **(_audio_manifest(new, audio) if audio is not None else {})})
         except BaseException:
             if store is None:
                 st.close()
             raise
-        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio)
+        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages)
 
     def close(self) -> None:
         self.store.close()
@@ -151,7 +165,7 @@ class Index:
             paths = [paths]
         opts = options or IngestOptions(**option_kwargs)
         return run_add([os.fspath(p) for p in paths], self.store, self.encoder, opts, progress,
-                       audio_encoder=self.audio_encoder)
+                       audio_encoder=self.audio_encoder, page_space=self.page_space)
 
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
@@ -166,6 +180,8 @@ class Index:
         children = [c.id for i in ids for c in self.store.iter_items(Filter(parent_id=i))]  # a file's parts go too
         before = self.store.count()
         self.store.commit(WriteBatch(delete_ids=ids + children, delete_uris=uris))
+        if self.page_space is not None:  # derived data: page matrices of items that are gone
+            self.page_space.sync(self.store)
         return before - self.store.count()
 
     # -- searching -----------------------------------------------------------------------------
@@ -233,9 +249,11 @@ class Index:
                              alpha=alpha, beta=beta, hybrid=hybrid, candidates=candidates, exclude=exclude)
         opts.validate()
         runs = self._space_queries(text, image, audio, negative, like, terms, opts)
-        if not runs:
+        plain = text is not None and image is None and audio is None and not (negative or like or terms)
+        page_q = self.page_space.query_for(text, opts) if self.page_space is not None and plain else None
+        if not runs and page_q is None:
             return []
-        calibrate = routing.needs_calibration(rt, len(runs))
+        calibrate = routing.needs_calibration(rt, len(runs) + (page_q is not None))
         if calibrate and hubness != "none":
             raise QueryError("route='all' calibrates scores across modalities, which excludes hubness corrections; "
                              "use route='auto' or hubness='none'")
@@ -249,9 +267,14 @@ class Index:
             caption_fn = ((lambda cand, q=query: self._caption_sims(q, cand))
                           if compose == "weimo" and image is not None and space == self.encoder.space else None)
             results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn))
+        if page_q is not None:
+            results.append(self.page_space.run(page_q, opts, self.store, calibrate))  # type: ignore[union-attr]
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
         hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)))
-        self._log_query(runs[0][1])
+        if page_q is not None:
+            hits = self.page_space.mark_hits(hits, results[-1])  # type: ignore[union-attr]
+        if runs:
+            self._log_query(runs[0][1])
         hits = granulate(hits, self.store, gran)[:k]
         if not hits and rt.source.startswith("llm:") and rt.modalities is not None:  # routed to nothing: auto
             return self.search(text, image=image, audio=audio, k=k, modality=modality, where=where,
@@ -309,6 +332,22 @@ class Index:
             vec = vecs[0] if not negs else combine_terms(list(vecs), [1.0] + [-NEGATIVE_WEIGHT] * len(negs))
             runs.append((aenc.space, Query(np.asarray(vec, dtype=np.float32), Modality.TEXT, text)))
         return runs
+
+    def search_pages(self, text: str, *, k: int = 10, candidates: int | None = None) -> list[Hit]:
+        """Search only the page space (the page model's MaxSim over PDF pages); scores are raw MaxSim.
+
+        ``candidates``: pages taken from the MUVERA FDE search and re-ranked exactly (default 100);
+        with ``candidates >= len(pages)`` this is brute-force MaxSim over every stored page.
+        """
+        if self.page_space is None:
+            raise QueryError("this index has no page model; create it with page_model='colpali:<hub id or folder>' "
+                             "(omniret add --page-model ...)")
+        if k < 1:
+            raise QueryError(f"k must be >= 1, got {k}")
+        if not len(self.page_space):
+            return []
+        ids, scores = self.page_space.search(self.page_space.query_tokens(text), k=k, candidates=candidates)
+        return self._hits(list(zip(ids, scores.tolist(), strict=True)))
 
     def parse_expression(self, expr: str) -> list[Term]:
         """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""

@@ -26,6 +26,7 @@ from omniret.encoders.base import Encoder, ImagePreprocessor
 from omniret.errors import MediaError, OmniretError
 from omniret.ingest_media import MediaConfig, MediaPayload, MediaWork, decode_media, media_items
 from omniret.items import Item, Modality, Role, make_id
+from omniret.page_space import PageSpace
 from omniret.search.late_interaction import mean_pool_frames
 from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
@@ -287,12 +288,16 @@ class _Vectors:
 def encode_files(
     decoded: Sequence[DecodedFile], encoder: Encoder, batch_size: int,
     encode_hook: Callable[[int], None] | None = None, audio_encoder: Encoder | None = None,
+    page_space: PageSpace | None = None,
 ) -> WriteBatch:
     """Encode a group of decoded files into one :class:`WriteBatch` (items, vectors, source states).
 
     Text-like inputs (chunks, pages, blocks) go through ``encoder.encode_text``; images and textless
     pages through ``encode_pixels``; video frames through ``encode_pixels`` then meanP per segment;
     waveforms through ``audio_encoder.encode_audio`` into its own space. Parents pool their children.
+    With ``page_space``, rendered PDF pages are embedded by the page model and their token matrices
+    written to its multi-vector index *now*, before the caller commits the batch (see
+    :mod:`omniret.page_space`).
     """
     batch, work = WriteBatch(), MediaWork()
     for d in decoded:
@@ -305,6 +310,8 @@ def encode_files(
         else:
             _gather(d, work, audio_encoder is not None)
     batch.items.extend(work.items)
+    if page_space is not None:
+        page_space.add_pages(work.pages)
     vecs = _Vectors()
     _encode_work(work, encoder, audio_encoder, batch_size, vecs, encode_hook)
     for pid, child_ids, kind in work.pools:
@@ -329,6 +336,7 @@ def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool) -> None:
         work.frames.extend(part.frames)
         work.waves.extend(part.waves)
         work.pools.extend(part.pools)
+        work.pages.extend(part.pages)
         return
     items = file_items(d)
     if t.modality is Modality.IMAGE:
@@ -424,12 +432,14 @@ def run_add(
     progress: Callable[[int, int], None] | None = None,
     *,
     audio_encoder: Encoder | None = None,
+    page_space: PageSpace | None = None,
 ) -> AddReport:
     """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``.
 
     ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
     CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
-    stored with their metadata only and counted in ``AddReport.unembedded``.
+    stored with their metadata only and counted in ``AddReport.unembedded``. ``page_space`` (a
+    page model, :mod:`omniret.page_space`) also embeds every PDF page's rendered image.
     """
     t0 = time.perf_counter()
     report = AddReport()
@@ -442,7 +452,8 @@ def run_add(
         preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
         target_size=encoder.image_size, max_pixels=options.max_pixels,
         chunk_chars=options.chunk_chars, chunk_overlap=options.chunk_overlap,
-        media=media_config(options, encoder, audio_encoder),
+        media=replace(media_config(options, encoder, audio_encoder),
+                      page_size=page_space.encoder.page_size if page_space is not None else None),
     )
     workers = default_workers() if options.workers is None else options.workers
     group: list[DecodedFile] = []
@@ -452,7 +463,7 @@ def run_add(
         nonlocal n_group
         if not group:
             return
-        batch = encode_files(group, encoder, options.batch_size, audio_encoder=audio_encoder)
+        batch = encode_files(group, encoder, options.batch_size, audio_encoder=audio_encoder, page_space=page_space)
         store.commit(batch)
         report.items += len(batch.items)
         report.unembedded += sum(1 for it in batch.items if it.metadata.get("embedded") is False)
@@ -470,6 +481,8 @@ def run_add(
         if progress:
             progress(done, len(tasks))
     flush()
+    if page_space is not None:  # pages of changed, pruned or now-failing files
+        page_space.sync(store)
     report.seconds = time.perf_counter() - t0
     return report
 

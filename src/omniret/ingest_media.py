@@ -61,6 +61,7 @@ class MediaConfig:
     pdf_blocks: bool = True
     pdf_max_pages: int | None = None
     image_size: int = 224
+    page_size: int | None = None  # with a page model: render every PDF page (short side, px) for it
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PageData:
     size: tuple[float, float]
     blocks: list[tuple[str, tuple[float, float, float, float]]] = field(default_factory=list)
     pixels: np.ndarray | None = None
+    png: bytes | None = None  # the rendered page for the page model (MediaConfig.page_size)
 
 
 @dataclass
@@ -140,6 +142,8 @@ def _decode_pdf(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
     from omniret.media.pdf import PdfOptions, iter_pages, open_pdf
 
     info = open_pdf(uri)
+    if cfg.page_size:
+        return _decode_pdf_pages(uri, cfg, preprocess, info)
     opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="textless" if preprocess else "never",
                       image_size=cfg.image_size, max_pages=cfg.pdf_max_pages)
     out = MediaPayload(meta={"pages": info.pages, **({"title": info.title} if info.title else {})})
@@ -147,6 +151,24 @@ def _decode_pdf(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
     for page in iter_pages(uri, opts, image_fn=fn):
         out.pages.append(PageData(page.number, page.text, page.text_source, (page.width, page.height),
                                   [(b.text, b.bbox) for b in page.blocks], page.image))
+    out.meta["ocr_pages"] = sum(p.text_source == "ocr" for p in out.pages)
+    return out
+
+
+def _decode_pdf_pages(uri: str, cfg: MediaConfig, preprocess: Any, info: Any) -> MediaPayload:
+    """:func:`_decode_pdf` with a page model: every page rendered once (short side ``page_size``), sent as
+    PNG bytes for the page model; textless pages also give the main encoder's pixels from that render."""
+    from omniret.media.pdf import PdfOptions, iter_pages
+    from omniret.page_space import page_png
+
+    opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="always",
+                      image_size=max(cfg.page_size or 0, cfg.image_size), max_pages=cfg.pdf_max_pages)
+    out = MediaPayload(meta={"pages": info.pages, **({"title": info.title} if info.title else {})})
+    for page in iter_pages(uri, opts):
+        pixels = (np.asarray(preprocess(page.image), dtype=PIXEL_DTYPE)
+                  if preprocess is not None and not page.text else None)
+        out.pages.append(PageData(page.number, page.text, page.text_source, (page.width, page.height),
+                                  [(b.text, b.bbox) for b in page.blocks], pixels, page_png(page.image)))
     out.meta["ocr_pages"] = sum(p.text_source == "ocr" for p in out.pages)
     return out
 
@@ -165,6 +187,7 @@ class MediaWork:
     waves: list[tuple[str, np.ndarray]] = field(default_factory=list)
     pools: list[tuple[str, list[str], str]] = field(default_factory=list)
     unembedded: int = 0
+    pages: list[tuple[str, bytes]] = field(default_factory=list)  # (page id, PNG) for the page model
 
 
 def clock(t: float) -> str:
@@ -278,11 +301,13 @@ def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str
                                metadata={"name": name, "page": pg.number, "text_source": pg.text_source,
                                          "page_size": [round(pg.size[0], 1), round(pg.size[1], 1)],
                                          "label": f"{name} p. {pg.number}"}, **common))
+        if pg.png is not None:
+            work.pages.append((pid, pg.png))
         if pg.text:
             work.texts.append((pid, pg.text))
         elif pg.pixels is not None:
             work.pixels.append((pid, pg.pixels))
-        else:
+        elif pg.png is None:
             work.items[-1].metadata["embedded"] = False
             work.unembedded += 1
         for j, (text, bbox) in enumerate(pg.blocks):

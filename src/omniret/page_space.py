@@ -1,0 +1,192 @@
+"""The index's optional page space: a multi-vector page model (ColPali/ColQwen2) over PDF pages.
+
+``omniret.open(path, model=..., page_model="colpali:<hub id or folder>")`` (CLI: ``omniret add
+--page-model ...``). The choice is recorded in the manifest (``manifest["page_encoder"]``: name,
+config, space, dim) and restored on reopening; another name raises
+:class:`~omniret.errors.ModelMismatchError` naming both.
+
+- **Ingest**: every PDF page is rendered (short side ``page_size`` px) in the decode worker,
+  travels as PNG bytes (bounded memory for long PDFs), and is embedded by ``encode_pages`` into a
+  token matrix stored under the page item's id in the :class:`~omniret.multivector.MultiVectorIndex`
+  at ``<index>/multivector/pages/`` (derived data: written *before* the store commit of the same
+  files, so a crash leaves at most orphan matrices, which :meth:`PageSpace.sync` drops and a re-run
+  of ``add`` supersedes). Removing pages or documents (``remove``, changed files, ``prune``)
+  drops their matrices through :meth:`PageSpace.sync`.
+- **Search**: a text query is embedded with ``encode_queries``, candidates come from MUVERA FDEs
+  (Dhulipala et al. 2024) and are re-ranked by exact MaxSim (Khattab & Zaharia 2020). When other
+  spaces contribute too, the page scores are T-normed against a fixed cohort of stored pages
+  (:func:`omniret.routing.cohort_tnorm`) so they merge with the other spaces' calibrated scores.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from omniret.errors import ModelError, ModelMismatchError, QueryError
+from omniret.items import Hit, Item, Modality
+from omniret.store.base import Filter, Store
+
+#: how many stored pages (evenly spread in storage order) form the T-norm cohort of a query
+COHORT = 256
+#: MUVERA candidates re-ranked by exact MaxSim when the caller gives none
+DEFAULT_CANDIDATES = 100
+
+
+def resolve(page_model: str | None, recorded: dict[str, Any] | None, path: str, **enc_kwargs: Any) -> Any:
+    """The page model of an index: the recorded one, else the one asked for, else ``None``."""
+    from omniret.encoders.registry import create_page_model
+
+    if recorded:
+        if page_model not in (None, "auto", recorded["name"]):
+            raise ModelMismatchError(
+                f"the index at {path} records page model {recorded['name']!r}, not {page_model!r}; open it with "
+                f"page_model={recorded['name']!r} (or leave it out), or use another index folder")
+        return create_page_model(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
+    if page_model in (None, "auto"):
+        return None
+    if "://" in path:
+        raise ModelError(f"page_model needs a folder index (its token matrices live in <index>/multivector); "
+                         f"{path!r} is a store URI: index PDFs there without a page model")
+    return create_page_model(page_model, **enc_kwargs)
+
+
+def manifest_entry(enc: Any) -> dict[str, Any]:
+    return {"name": enc.name, "config": enc.config(), "space": enc.space, "dim": enc.dim,
+            "metric": "maxsim", "storage": f"multivector/{enc.space}"}
+
+
+def page_png(image: Any) -> bytes:
+    """A rendered page as PNG bytes (lossless, ~10x smaller than raw pixels for text pages)."""
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _image(page: Any) -> Any:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(page)).convert("RGB") if isinstance(page, bytes | bytearray) else page
+
+
+def matches(item: Item, where: Filter | None) -> bool:
+    """Whether a stored item passes ``where`` (the store's filter semantics, checked in Python)."""
+    from omniret.store.milvus_expr import item_matches
+
+    if where is None:
+        return True
+    if where.modalities is not None and item.modality not in where.modalities:
+        return False
+    if where.parent_id is not None and item.parent_id != where.parent_id:
+        return False
+    if where.ids is not None and item.id not in where.ids:
+        return False
+    if (where.mtime_min is not None or where.mtime_max is not None) and item.mtime is None:
+        return False
+    if where.mtime_min is not None and item.mtime is not None and item.mtime < where.mtime_min:
+        return False
+    if where.mtime_max is not None and item.mtime is not None and item.mtime > where.mtime_max:
+        return False
+    return item_matches(item, where)
+
+
+class PageSpace:
+    """A page model plus the multi-vector index of its page matrices (opened lazily)."""
+
+    def __init__(self, encoder: Any, index_root: str) -> None:
+        self.encoder = encoder
+        self.root = index_root
+        self._mv: Any = None
+
+    @property
+    def space(self) -> str:
+        return str(self.encoder.space)
+
+    @property
+    def mv(self) -> Any:
+        """The :class:`~omniret.multivector.MultiVectorIndex` at ``<index>/multivector/<space>``."""
+        if self._mv is None:
+            from omniret.multivector import MultiVectorIndex
+
+            self._mv = MultiVectorIndex(self.root, self.encoder.space, self.encoder.dim)
+        return self._mv
+
+    def __len__(self) -> int:
+        return len(self.mv)
+
+    def add_pages(self, pages: Sequence[tuple[str, Any]]) -> int:
+        """Embed ``(page id, PNG bytes or PIL image)`` pairs and store their token matrices (one segment per call)."""
+        if not pages:
+            return 0
+        mats = self.encoder.encode_pages([_image(p) for _, p in pages])
+        self.mv.add([i for i, _ in pages], mats)
+        return len(pages)
+
+    def sync(self, store: Store) -> int:
+        """Drop the matrices of pages the store no longer holds; returns how many went."""
+        ids = self.mv.ids()
+        if not ids:
+            return 0
+        gone = [i for i, it in zip(ids, store.get(ids), strict=True) if it is None]
+        return int(self.mv.remove(gone)) if gone else 0
+
+    def query_tokens(self, text: str) -> np.ndarray:
+        if not isinstance(text, str) or not text.strip():
+            raise QueryError(f"query text must be a non-empty string, got {text!r}")
+        return np.asarray(self.encoder.encode_queries([text])[0], dtype=np.float32)
+
+    def search(self, tokens: np.ndarray, k: int, candidates: int | None = None) -> tuple[list[str], np.ndarray]:
+        """Top-``k`` pages by exact MaxSim among the top MUVERA ``candidates`` (raw MaxSim scores)."""
+        cand = max(candidates or DEFAULT_CANDIDATES, k)
+        ids, scores = self.mv.search(tokens, k=k, candidates=cand)
+        return list(ids), np.asarray(scores, dtype=np.float64)
+
+    def cohort(self, tokens: np.ndarray, size: int = COHORT) -> np.ndarray:
+        """Exact MaxSim of the query against up to ``size`` stored pages evenly spread in storage order."""
+        from omniret.search.late_interaction import maxsim
+
+        ids = self.mv.ids()
+        if not ids:
+            return np.zeros(0)
+        pick = np.unique(np.linspace(0, len(ids) - 1, num=min(size, len(ids))).astype(int))
+        return maxsim(np.asarray(tokens, dtype=np.float32), [self.mv.tokens(ids[i]) for i in pick])
+
+    # -- taking part in Index.search ----------------------------------------------------------------
+    def query_for(self, text: str | None, opts: Any) -> np.ndarray | None:
+        """The token matrix of a plain text query, or None when the page space sits this search out.
+
+        It takes part when the search has no hubness or hybrid stage (the page space has neither),
+        its modalities include documents, and pages are stored. ``opts`` is a
+        :class:`~omniret.pipeline.SearchOptions`; the caller checks that the query is plain text.
+        """
+        mods = opts.where.modalities if opts.where is not None else None
+        if (text is None or opts.hubness != "none" or opts.hybrid != "none"
+                or (mods is not None and Modality.DOCUMENT not in mods) or not len(self)):
+            return None
+        return self.query_tokens(text)
+
+    def run(self, tokens: np.ndarray, opts: Any, store: Store, calibrate: bool) -> tuple[list[str], np.ndarray]:
+        """Pages by MUVERA candidates + exact MaxSim, filtered like the other spaces' runs; T-normed against a
+        cohort of stored pages when merged with other spaces (:func:`omniret.routing.cohort_tnorm`)."""
+        from omniret.routing import cohort_tnorm
+
+        filtered = opts.where is not None and not opts.where.is_empty()
+        depth = opts.depth() * (4 if filtered else 1)  # the filter is applied after the search
+        ids, scores = self.search(tokens, k=depth, candidates=opts.candidates)
+        if filtered or opts.exclude:
+            keep = [j for j, it in enumerate(store.get(ids)) if it is not None
+                    and it.id not in opts.exclude and matches(it, opts.where)]
+            ids, scores = [ids[j] for j in keep], scores[keep]
+        if calibrate:
+            scores = cohort_tnorm(scores, self.cohort(tokens))
+        return ids, scores
+
+    def mark_hits(self, hits: Sequence[Hit], run: tuple[list[str], np.ndarray]) -> list[Hit]:
+        """Hits whose merged score is their page-space score get ``metadata["matched_by"]`` = the page model."""
+        page = dict(zip(run[0], np.asarray(run[1], dtype=np.float64).tolist(), strict=True))
+        return [replace(h, metadata={**h.metadata, "matched_by": self.encoder.name}) if page.get(h.id) == h.score
+                else h for h in hits]
