@@ -92,7 +92,7 @@ def test_cli_flags(captioned: Path, tmp_path: Path) -> None:
                            "--video-segments", "scenes", "--video-ocr"])
     assert out.exit_code == 0, out.output
     res = run.invoke(cli, ["--index", idx, "--json", "search", "volcano", "--hybrid", "rrf", "--modality", "video",
-                           "--granularity", "parent", "-k", "1"])
+                           "-k", "1"])
     assert res.exit_code == 0, res.output
     hit = json.loads(res.output.strip().splitlines()[-1])
     assert abs(hit["span"][0] - 4.0) <= 1.0 and abs(hit["span"][1] - 9.0) <= 1.0, hit

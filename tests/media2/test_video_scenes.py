@@ -98,3 +98,10 @@ def test_scene_segments_through_ingest_and_search(uneven: Path, photos: dict[str
             hit = index.search(image=tmp_path / f"{name}.png", k=1, modality="video")[0]
             assert hit.parent_id == parent.id
             assert abs(hit.span[0] - t0) <= 1.0 and abs(hit.span[1] - t1) <= 1.0, (name, hit.span)
+
+
+def test_a_cut_just_after_a_length_split_is_kept() -> None:
+    a, b = np.zeros((4, 4, 3), np.float32), np.full((4, 4, 3), 100.0, np.float32)
+    times = [float(t) for t in range(14)]
+    sigs = [a] * 11 + [b] * 3  # one 11 s shot, then a cut at 11: split at 10, cut at 11 (1 s later)
+    assert scene_starts(times, sigs, threshold=27.0, min_seconds=2.0, max_seconds=10.0) == [0.0, 10.0, 11.0]

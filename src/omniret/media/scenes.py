@@ -6,7 +6,7 @@ decoder samples anyway (1 a second), so no extra decoding and no OpenCV:
 
     sig(f)   = f in HSV (Pillow's HSV, every channel 0-255), downscaled to 64 px on its long side
     score_t  = (1/3) * sum_{c in H,S,V} mean_pixels | sig(f_t)_c - sig(f_{t-1})_c |     (0-255)
-    cut at t  iff  score_t >= threshold  and  t - start_of_current_segment >= min_seconds
+    cut at t  iff  score_t >= threshold  and  t - last_cut >= min_seconds
 
 with ``threshold = 27`` (ContentDetector's default, ``weights = (1, 1, 1, 0)``: hue, saturation and
 value, no edges) and a minimum segment length (ContentDetector's ``min_scene_len``, 15 frames at
@@ -15,7 +15,8 @@ PySceneDetect, on purpose: hue is Pillow's 0-255 rather than OpenCV's 0-179 (a h
 about 1.4x higher, which only makes colour changes easier to see), consecutive frames are the
 sampled ones (1 s apart, so a fast pan can also pass the threshold; ``threshold`` is a knob), and
 a shot longer than ``max_seconds`` is split every ``max_seconds`` (the fixed segment length), so a
-single-shot video still gets segments of the usual length.
+single-shot video still gets segments of the usual length. Such a split is not a cut: the minimum
+length counts from the last cut, so a real cut right after a split is still placed where it is.
 
 A cut is placed at the time of the first sampled frame of the new shot: with sampling at 1 fps the
 true cut lies within the second before it (one sample).
@@ -63,13 +64,14 @@ class ShotSplitter:
     """The online cut rule (module docstring): feed sampled frames in time order, learn where segments start.
 
     ``threshold``: minimum content score of a cut; ``min_seconds``: no cut closer than this to the
-    current segment's start; ``max_seconds``: a segment is split when it reaches this length.
+    previous cut; ``max_seconds``: a segment is split when it reaches this length.
     """
 
     threshold: float = DEFAULT_THRESHOLD
     min_seconds: float = DEFAULT_MIN_SECONDS
     max_seconds: float = 10.0
-    start: float = 0.0
+    start: float = 0.0  # of the current segment
+    last_cut: float = 0.0  # the last shot cut (or the first frame)
     _prev: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -81,11 +83,12 @@ class ShotSplitter:
         """Whether a new segment starts at ``t`` (a shot cut, or the current one reached ``max_seconds``)."""
         prev, self._prev = self._prev, signature
         if prev is None:
-            self.start = t
+            self.start = self.last_cut = t
             return False
-        length = t - self.start
-        cut = content_score(prev, signature) >= self.threshold and length + 1e-6 >= self.min_seconds
-        if cut or length + 1e-6 >= self.max_seconds:
+        if content_score(prev, signature) >= self.threshold and t - self.last_cut + 1e-6 >= self.min_seconds:
+            self.start = self.last_cut = t
+            return True
+        if t - self.start + 1e-6 >= self.max_seconds:
             self.start = t
             return True
         return False

@@ -43,6 +43,8 @@ OCR_SIZE = 720
 SEGMENT_MODES = ("fixed", "scenes")
 #: frames closer than this (mean absolute grey difference, 0-255) are the same picture for OCR
 SAME_FRAME = 1.0
+#: OCR lines with fewer letters and digits than this are dropped (a stray "D" read on a photo)
+MIN_OCR_CHARS = 2
 
 
 @dataclass
@@ -214,7 +216,8 @@ def frame_text(images: list[Any]) -> str:
     """The text RapidOCR reads on ``images`` (frames in time order), lines in reading order.
 
     Lines are grouped as on a scanned page (:func:`omniret.media.pdf.group_blocks`); a line already
-    read on the previous frame is skipped (captions and slides stay on screen for many frames), and
+    read on the previous frame is skipped (captions and slides stay on screen for many frames), lines
+    of fewer than ``MIN_OCR_CHARS`` letters or digits are dropped (misreads of textures), and
     a frame whose grey thumbnail differs from the previous one by less than ``SAME_FRAME`` (mean
     absolute difference, 0-255: codec noise) is not read again.
     """
@@ -234,7 +237,7 @@ def frame_text(images: list[Any]) -> str:
         prev_thumb = thumb
         w, h = im.size
         runs = [((x0 / w, y0 / h, x1 / w, y1 / h), t.strip()) for (x0, y0, x1, y1), t, _ in ocr_image(im) if t.strip()]
-        lines = [b.text for b in group_blocks(runs)]
+        lines = [b.text for b in group_blocks(runs) if sum(c.isalnum() for c in b.text) >= MIN_OCR_CHARS]
         out += [x for x in lines if " ".join(x.lower().split()) not in prev]
         prev = {" ".join(x.lower().split()) for x in lines}
     return "\n".join(out)
