@@ -487,6 +487,8 @@ class Index:
         out = {"path": os.path.abspath(self.path), "model": self.encoder.name, "space": self.encoder.space,
                "dim": self.encoder.dim, "manifest": manifest}
         out.update(self.store.info())
+        if self.page_space is not None:
+            out["page_model"], out["pages_embedded"] = self.page_space.encoder.name, len(self.page_space)
         out["last_errors"] = [{"uri": u, "reason": r, "time": t} for u, r, t in self.store.errors(20)]
         return out
 

@@ -63,6 +63,7 @@ def test_pages_are_embedded_into_the_multivector_stage(index: Index, built: Path
     assert (folder / "meta.json").is_file() and list(folder.glob("seg-*.tokens.npy"))
     pages = _pages(index)
     assert len(pages) == 5 and sorted(ps.mv.ids()) == pages  # every page, nothing else (no blocks, no files)
+    assert index.info()["pages_embedded"] == 5 and index.info()["page_model"] == ps.encoder.name
     for pid in pages:
         m = ps.mv.tokens(pid)
         assert m.ndim == 2 and m.shape[1] == 16 and m.shape[0] > 10
@@ -182,3 +183,20 @@ def test_cli_page_model(docs: Path, colqwen_dir: Path, tmp_path: Path) -> None:
     assert len(hits) == 3 and any("matched_by" in h["metadata"] for h in hits)
     bad = run.invoke(cli, ["--index", str(tmp_path / "bad"), "add", str(docs), "--model", f"colpali:{colqwen_dir}"])
     assert bad.exit_code != 0 and "page_model" in bad.output
+
+
+def test_textless_page_feeds_both_spaces_from_one_render(tmp_path: Path, colqwen_dir: Path) -> None:
+    """A scanned page (no text layer, OCR off): the main encoder embeds its pixels, the page model its PNG."""
+    from PIL import Image
+    from skimage import data
+
+    src = tmp_path / "scan"
+    src.mkdir()
+    Image.fromarray(data.page()).convert("RGB").save(src / "scan.pdf", resolution=72.0)
+    with omniret.open(tmp_path / "idx", model="fake", page_model=f"colpali:{colqwen_dir}") as idx:
+        report = idx.add(src, workers=0, pdf_ocr=False)
+        assert report.failed == [] and report.unembedded == 0
+        (page,) = _pages(idx)
+        assert idx.page_space is not None and idx.page_space.mv.ids() == [page]
+        assert not np.isnan(idx.store.vectors(idx.encoder.space, [page])).any()
+        assert idx.search_pages("a scanned page", k=1)[0].id == page
