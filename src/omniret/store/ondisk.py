@@ -6,7 +6,7 @@ Everything large lives in one folder next to the store's ``faiss/<space>.npz`` m
 
     <space>.ondisk-<token>/index.faiss        coarse centroids + PQ codebooks + list directory (small)
     <space>.ondisk-<token>/lists-<gen>.ivfdata compact PQ codes + positions of the base (read-only mmap)
-    <space>.ondisk-<token>/delta.faiss        vectors appended since the last compaction (small, in RAM)
+    <space>.ondisk-<token>/delta.ivl          lists of the vectors appended since the last compaction (in RAM)
     <space>.ondisk-<token>/vectors.npy        the stored float16 vectors (``numpy`` memmap, re-ranking)
     <space>.ondisk-<token>/vids.npy           position → store row id (int64 memmap)
     <space>.ondisk-<token>/ids.bin, ids_off.npy  position → item id (UTF-8 bytes + offsets, memmaps)
@@ -30,7 +30,7 @@ array of ``N`` entries is ever held in RAM, and none is after opening (every pos
 column is a memory map).
 
 **Appends** go to an in-memory IVF-PQ *delta* sharing the base's quantisers (``m + 8`` bytes a
-vector, saved as ``delta.faiss``); once it holds ``max(compact_min, compact_fraction·base)``
+vector, its lists saved as ``delta.ivl``); once it holds ``max(compact_min, compact_fraction·base)``
 vectors a *compaction* writes base + delta into a new compact file (same entries, same order) and
 empties the delta. Search over-fetches ``max(rerank·k, rerank_min)`` candidates by PQ distance
 (``nprobe`` lists) from base and delta each and re-ranks their union exactly from the float16 rows
@@ -256,7 +256,10 @@ class OnDiskIndex(SpaceIndex):
         for name in ("vectors.npy", "vids.npy", "ids.bin", "ids_off.npy"):
             _fsync(self.folder / name)
         _write_atomic(self.folder / "index.faiss", faiss.serialize_index(self.index))
-        _write_atomic(self.folder / "delta.faiss", faiss.serialize_index(self.delta))
+        tmp = self.folder / f".delta.{os.getpid()}.{threading.get_ident()}.tmp"
+        files.write_shard(self.delta, tmp)  # the delta's lists only: its quantisers are the base's
+        _fsync(tmp)
+        os.replace(tmp, self.folder / "delta.ivl")
         lists = Path(faiss.downcast_InvertedLists(faiss.extract_index_ivf(self.index).invlists).filename)
         meta = {"format": FORMAT_VERSION, "layout": LAYOUT, "uuid": store_uuid, "seq": self.seq, "kind": "ondisk",
                 "dim": self.dim, "trained_n": self.trained_n, "folder": self.folder.name, "lists": lists.name,
@@ -285,7 +288,8 @@ class OnDiskIndex(SpaceIndex):
         ivf = faiss.extract_index_ivf(index)
         sizes = files.list_sizes(ivf.invlists)
         _install_lists(index, files.open_compact_lists(folder / str(meta["lists"]), ivf.nlist, ivf.code_size, sizes))
-        delta = faiss.read_index(str(folder / "delta.faiss"))
+        delta = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_SKIP_IVF_DATA)  # the quantisers again
+        _install_lists(delta, files.read_shard(folder / "delta.ivl", mmap=False))
         out = cls(dim, cfg, index, delta, int(meta["seq"]), int(meta["trained_n"]), folder)
         n = int(meta["n"])
         out._open_columns(n)

@@ -130,9 +130,9 @@ def write_shard(index: Any, path: Path) -> None:
         del writer  # flushes and closes the file
 
 
-def read_shard(path: Path) -> Any:
-    """Inverted lists written by :func:`write_shard`, memory-mapped (nothing is read into RAM)."""
-    return faiss.read_InvertedLists(faiss.FileIOReader(str(path)), faiss.IO_FLAG_MMAP)
+def read_shard(path: Path, mmap: bool = True) -> Any:
+    """Inverted lists written by :func:`write_shard`: memory-mapped (read-only), or read into RAM."""
+    return faiss.read_InvertedLists(faiss.FileIOReader(str(path)), faiss.IO_FLAG_MMAP if mmap else 0)
 
 
 def write_compact_lists(path: Path, nlist: int, code_size: int, sources: Sequence[Any]) -> Any:
