@@ -3,7 +3,10 @@
 ``omniret.open(path, model=..., page_model="colpali:<hub id or folder>")`` (CLI: ``omniret add
 --page-model ...``). The choice is recorded in the manifest (``manifest["page_encoder"]``: name,
 config, space, dim) and restored on reopening; another name raises
-:class:`~omniret.errors.ModelMismatchError` naming both.
+:class:`~omniret.errors.ModelMismatchError` naming both. A page model given when opening an
+existing index without one is attached: PDFs added or changed from then on get page matrices
+(earlier ones do once they change; rebuild the index to embed them all). Only the local ingest
+(``Index.add``) fills the page space; the Ray engine does not yet.
 
 - **Ingest**: every PDF page is rendered (short side ``page_size`` px) in the decode worker,
   travels as PNG bytes (bounded memory for long PDFs), and is embedded by ``encode_pages`` into a
