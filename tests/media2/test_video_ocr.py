@@ -96,3 +96,15 @@ def test_cli_flags(captioned: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     hit = json.loads(res.output.strip().splitlines()[-1])
     assert abs(hit["span"][0] - 4.0) <= 1.0 and abs(hit["span"][1] - 9.0) <= 1.0, hit
+
+
+def test_one_segment_video_carries_its_text(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "card.mp4", [(word_card("Penguin"), 3)], size=SIZE)
+    with omniret.open(tmp_path / "idx", model="fake") as index:
+        index.add(path, workers=0, video_ocr=True, video_frames_per_segment=2)
+        fid = make_id(str(path))
+        (video,) = index.store.get([fid])
+        assert video.parent_id is None and video.text == "Penguin" and video.metadata["ocr"] == "Penguin"
+        (child,) = index.store.get([make_id(str(path), part="s0ocr")])
+        assert child.parent_id == fid and child.span == video.span
+        assert index.store.lexical("penguin", 3, None)[0][0] == fid
