@@ -100,7 +100,8 @@ class ClassifyRequest(BaseModel):
     k: int = Field(1, ge=1, le=100)
     threshold: float | None = Field(None, ge=-1.0, le=1.0)
     templates: str | list[str] | None = None
-    descriptions: dict[str, list[str]] | None = None
+    descriptions: dict[str, list[str]] | str | None = Field(
+        None, description='label -> sentences, or the name of a shipped set ("sounds": ReCLAP-style sound descriptions)')
     write: bool = Field(False, description="store the labels in item metadata (needs the token)")
 
     def options(self) -> dict[str, Any]:
