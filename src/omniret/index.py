@@ -272,7 +272,7 @@ class Index:
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
         hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)))
         if page_q is not None:
-            hits = self.page_space.mark_hits(hits, results[-1])  # type: ignore[union-attr]
+            hits = self.page_space.mark_hits(hits, results[-1], page_q, k)  # type: ignore[union-attr]
         if runs:
             self._log_query(runs[0][1])
         hits = granulate(hits, self.store, gran)[:k]
@@ -346,8 +346,9 @@ class Index:
             raise QueryError(f"k must be >= 1, got {k}")
         if not len(self.page_space):
             return []
-        ids, scores = self.page_space.search(self.page_space.query_tokens(text), k=k, candidates=candidates)
-        return self._hits(list(zip(ids, scores.tolist(), strict=True)))
+        tokens = self.page_space.query_tokens(text)
+        ids, scores = self.page_space.search(tokens, k=k, candidates=candidates)
+        return self.page_space.with_regions(self._hits(list(zip(ids, scores.tolist(), strict=True))), tokens)
 
     def parse_expression(self, expr: str) -> list[Term]:
         """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""

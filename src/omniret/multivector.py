@@ -9,6 +9,8 @@ items by re-encoding them. Layout::
     seg-000001.offsets.npy       int64 (n + 1,) row offsets: document i is rows offsets[i]:offsets[i+1]
     seg-000001.fdes.npy          float32 (n, fde_dim) document FDEs (Dhulipala et al. 2024)
     seg-000001.ids.json          the n item ids
+    seg-000001.layout.npy        int32 (n, 3) per document: first image-token row, grid rows, grid cols
+                                 (-1, 0, 0: unknown); absent in folders written before it (all unknown)
     removed.json                 ids removed since their segment was written (tombstones)
 
 Segments are append-only; ``add`` writes a new one and then ``meta.json`` atomically. Re-adding an
@@ -29,6 +31,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,9 +39,19 @@ from omniret.errors import QueryError, StoreError
 from omniret.search.late_interaction import maxsim
 from omniret.search.muvera import FDEConfig, document_fde_batch, query_fde
 
-__all__ = ["DEFAULT_FDE", "MultiVectorIndex"]
+__all__ = ["DEFAULT_FDE", "MultiVectorIndex", "PageLayout"]
 
 _FORMAT = 1
+_SUFFIXES = ("tokens.npy", "offsets.npy", "fdes.npy", "ids.json", "layout.npy")
+
+
+class PageLayout(NamedTuple):
+    """Where a page's image-patch tokens are in its token matrix: rows ``start : start + rows * cols``,
+    row-major over a ``rows × cols`` grid of cells covering the page (see :mod:`omniret.encoders.colpali`)."""
+
+    start: int
+    rows: int
+    cols: int
 
 
 def DEFAULT_FDE(dim: int) -> FDEConfig:  # noqa: N802 (a config factory read like a constant)
@@ -64,6 +77,9 @@ class _Segment:
             self.offsets = np.load(folder / f"{name}.offsets.npy")
             self.fdes = np.load(folder / f"{name}.fdes.npy")
             self.ids: list[str] = json.loads((folder / f"{name}.ids.json").read_text())
+            lay = folder / f"{name}.layout.npy"
+            self.layouts = (np.load(lay) if lay.exists()  # older folders: layouts unknown
+                            else np.tile(np.array([-1, 0, 0], np.int32), (len(self.ids), 1)))
         except (OSError, ValueError) as e:
             raise StoreError(f"multi-vector segment {folder / name} is unreadable ({e}); "
                              "delete the folder and rebuild it from the items") from e
@@ -71,6 +87,10 @@ class _Segment:
 
     def doc(self, i: int) -> np.ndarray:
         return np.asarray(self.stored(i), dtype=np.float32)
+
+    def layout(self, i: int) -> PageLayout | None:
+        start, rows, cols = (int(x) for x in self.layouts[i])
+        return PageLayout(start, rows, cols) if start >= 0 and rows > 0 and cols > 0 else None
 
     def stored(self, i: int) -> np.ndarray:
         """Document ``i``'s float16 rows as stored (a memory-mapped view, no copy)."""
@@ -155,18 +175,29 @@ class MultiVectorIndex:
         si, row = self._live[item_id]
         return self._segments[si].doc(row)
 
-    def add(self, ids: Sequence[str], token_matrices: Sequence[np.ndarray]) -> None:
-        """Append documents as one new segment (re-added ids supersede their older rows)."""
+    def layout(self, item_id: str) -> PageLayout | None:
+        """The image-token layout stored with ``item_id``'s matrix, or ``None`` when it is unknown."""
+        if item_id not in self._live:
+            raise QueryError(f"id {item_id!r} is not in the multi-vector index {self.folder}")
+        si, row = self._live[item_id]
+        return self._segments[si].layout(row)
+
+    def add(self, ids: Sequence[str], token_matrices: Sequence[np.ndarray],
+            layouts: Sequence[PageLayout | None] | None = None) -> None:
+        """Append documents as one new segment (re-added ids supersede their older rows).
+
+        ``layouts``: per document, where its image-patch tokens are (``None``: unknown)."""
         mats = self._check_docs(ids, token_matrices)
         if not mats:
             return
+        lay = self._check_layouts(ids, mats, layouts)
         fdes = np.asarray(document_fde_batch(mats, self.fde), dtype=np.float32)
         name = f"seg-{self._next_segment():06d}"
         self.folder.mkdir(parents=True, exist_ok=True)
         tokens = np.concatenate(mats).astype(np.float16)  # exact: mats are float16 values already
         offsets = np.concatenate([[0], np.cumsum([len(m) for m in mats])]).astype(np.int64)
         id_bytes = json.dumps(list(ids)).encode()
-        for suffix, arr in (("tokens", tokens), ("offsets", offsets), ("fdes", fdes)):
+        for suffix, arr in (("tokens", tokens), ("offsets", offsets), ("fdes", fdes), ("layout", lay)):
             _write_atomic(self.folder / f"{name}.{suffix}.npy", lambda f, a=arr: np.save(f, a))
         _write_atomic(self.folder / f"{name}.ids.json", lambda f: f.write(id_bytes))
         self._segments.append(_Segment(self.folder, name))
@@ -206,14 +237,15 @@ class MultiVectorIndex:
         """Rewrite the live documents as one segment (drops superseded and removed rows)."""
         ids = self.ids()
         mats = [self.tokens(i) for i in ids]
+        layouts = [self.layout(i) for i in ids]
         old = list(self._segments)
         self._segments, self._removed = [], set()
         if ids:
-            self.add(ids, mats)
+            self.add(ids, mats, layouts)
         else:
             self._commit()
         for seg in old:
-            for suffix in ("tokens.npy", "offsets.npy", "fdes.npy", "ids.json"):
+            for suffix in _SUFFIXES:
                 (self.folder / f"{seg.name}.{suffix}").unlink(missing_ok=True)
 
     def rebuild(self) -> None:
@@ -238,6 +270,25 @@ class MultiVectorIndex:
                 raise QueryError(f"document {item_id!r} has NaN, infinite or beyond-float16 values; "
                                  "normalise the encoder output")
             out.append(stored)
+        return out
+
+    @staticmethod
+    def _check_layouts(ids: Sequence[str], mats: Sequence[np.ndarray],
+                       layouts: Sequence[PageLayout | None] | None) -> np.ndarray:
+        """The ``(n, 3)`` int32 layout rows of a new segment; each known layout must fit its matrix."""
+        if layouts is None:
+            layouts = [None] * len(mats)
+        if len(layouts) != len(mats):
+            raise QueryError(f"got {len(mats)} token matrices but {len(layouts)} layouts; pass one per id (or None)")
+        out = np.tile(np.array([-1, 0, 0], np.int32), (len(mats), 1))
+        for j, (item_id, m, lay) in enumerate(zip(ids, mats, layouts, strict=True)):
+            if lay is None:
+                continue
+            start, rows, cols = (int(x) for x in lay)
+            if start < 0 or rows < 1 or cols < 1 or start + rows * cols > len(m):
+                raise QueryError(f"document {item_id!r}: layout {tuple(lay)} (start, rows, cols) does not fit its "
+                                 f"{len(m)} token rows; give the image tokens' first row and grid, or None")
+            out[j] = (start, rows, cols)
         return out
 
     def _next_segment(self) -> int:

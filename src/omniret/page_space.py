@@ -19,6 +19,9 @@ existing index without one is attached: PDFs added or changed from then on get p
   (Dhulipala et al. 2024) and are re-ranked by exact MaxSim (Khattab & Zaharia 2020). When other
   spaces contribute too, the page scores are T-normed against a fixed cohort of stored pages
   (:func:`omniret.routing.cohort_tnorm`) so they merge with the other spaces' calibrated scores.
+- **Matched region**: a returned page hit carries the page number (``span``, ``metadata["page"]``)
+  and, when its image-token layout was recorded at encode time, ``metadata["region"]`` = the box
+  of the page region that matched (:func:`matched_region`), computed for the returned hits only.
 """
 
 from __future__ import annotations
@@ -32,12 +35,61 @@ import numpy as np
 
 from omniret.errors import ModelError, ModelMismatchError, QueryError
 from omniret.items import Hit, Item, Modality
+from omniret.multivector import PageLayout
 from omniret.store.base import Filter, Store
 
 #: how many stored pages (evenly spread in storage order) form the T-norm cohort of a query
 COHORT = 256
 #: MUVERA candidates re-ranked by exact MaxSim when the caller gives none
 DEFAULT_CANDIDATES = 100
+#: a cell is part of the matched region when its MaxSim contribution is at least this share of the best cell's
+REGION_KEEP = 0.5
+Box = tuple[float, float, float, float]
+
+
+def cell_box(row: int, col: int, rows: int, cols: int) -> Box:
+    """Cell ``(row, col)`` of a ``rows × cols`` grid over the page as ``(x0, y0, x1, y1)`` fractions of the
+    page, origin top-left (the convention of the layout blocks' ``bbox``, :mod:`omniret.media.pdf`)."""
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise QueryError(f"cell ({row}, {col}) is outside a {rows}x{cols} grid")
+    return col / cols, row / rows, (col + 1) / cols, (row + 1) / rows
+
+
+def matched_region(query: np.ndarray, page: np.ndarray, layout: PageLayout,
+                   keep: float = REGION_KEEP) -> dict[str, Any] | None:
+    """The page region a MaxSim match came from, or ``None`` when no image token won.
+
+    MaxSim (Khattab & Zaharia 2020) scores ``sum_i max_j <q_i, d_j>``: query token ``i`` is matched
+    by its winning page row ``j*(i) = argmax_j <q_i, d_j>``. Winners among the image-patch rows
+    (``layout``) are mapped to their grid cells; a cell's contribution is
+    ``w(c) = sum_{i : cell(j*(i)) = c} <q_i, d_{j*(i)}>``, the part of the page's score it
+    explains. The region is the bounding box of the cells with ``w(c) >= keep * max_c w(c)``
+    (``keep`` = :data:`REGION_KEEP`), in page fractions, origin top-left (:func:`cell_box`).
+
+    Returns ``{"bbox": [x0, y0, x1, y1], "cells": kept cells, "grid": [rows, cols], "tokens": query
+    tokens whose winning row lies in a kept cell}``.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise QueryError(f"keep must be in (0, 1], got {keep}")
+    q, d = np.asarray(query, dtype=np.float32), np.asarray(page, dtype=np.float32)
+    sims = q @ d.T
+    win = np.argmax(sims, axis=1)
+    best = sims[np.arange(len(q)), win]
+    n_cells = layout.rows * layout.cols
+    cell = win - layout.start
+    inside = (cell >= 0) & (cell < n_cells)
+    if not inside.any():
+        return None
+    weight = np.bincount(cell[inside], weights=best[inside], minlength=n_cells)
+    top = float(weight.max())
+    if top <= 0:
+        return None
+    kept = np.flatnonzero(weight >= keep * top)
+    r, c = kept // layout.cols, kept % layout.cols
+    x0, y0, _, _ = cell_box(int(r.min()), int(c.min()), layout.rows, layout.cols)
+    _, _, x1, y1 = cell_box(int(r.max()), int(c.max()), layout.rows, layout.cols)
+    return {"bbox": [x0, y0, x1, y1], "cells": int(len(kept)),
+            "grid": [layout.rows, layout.cols], "tokens": int(np.isin(cell[inside], kept).sum())}
 
 
 def resolve(page_model: str | None, recorded: dict[str, Any] | None, path: str, **enc_kwargs: Any) -> Any:
@@ -125,9 +177,17 @@ class PageSpace:
         """Embed ``(page id, PNG bytes or PIL image)`` pairs and store their token matrices (one segment per call)."""
         if not pages:
             return 0
-        mats = self.encoder.encode_pages([_image(p) for _, p in pages])
-        self.mv.add([i for i, _ in pages], mats)
+        mats, layouts = self.embed_pages(pages)
+        self.mv.add([i for i, _ in pages], mats, layouts)
         return len(pages)
+
+    def embed_pages(self, pages: Sequence[tuple[str, Any]]) -> tuple[list[np.ndarray], list[PageLayout | None]]:
+        """The page model's token matrices and image-token layouts of ``(page id, PNG or image)`` pairs."""
+        images = [_image(p) for _, p in pages]
+        if hasattr(self.encoder, "encode_pages_with_layout"):
+            mats, layouts = self.encoder.encode_pages_with_layout(images)
+            return list(mats), list(layouts)
+        return list(self.encoder.encode_pages(images)), [None] * len(images)
 
     def sync(self, store: Store) -> int:
         """Drop the matrices of pages the store no longer holds; returns how many went."""
@@ -188,8 +248,28 @@ class PageSpace:
             scores = cohort_tnorm(scores, self.cohort(tokens))
         return ids, scores
 
-    def mark_hits(self, hits: Sequence[Hit], run: tuple[list[str], np.ndarray]) -> list[Hit]:
-        """Hits whose merged score is their page-space score get ``metadata["matched_by"]`` = the page model."""
+    def mark_hits(self, hits: Sequence[Hit], run: tuple[list[str], np.ndarray],
+                  tokens: np.ndarray | None = None, limit: int | None = None) -> list[Hit]:
+        """Hits whose merged score is their page-space score get ``metadata["matched_by"]`` = the page model,
+        and with the query ``tokens``, the first ``limit`` of them (all: ``None``) their matched region."""
         page = dict(zip(run[0], np.asarray(run[1], dtype=np.float64).tolist(), strict=True))
-        return [replace(h, metadata={**h.metadata, "matched_by": self.encoder.name}) if page.get(h.id) == h.score
-                else h for h in hits]
+        out = [replace(h, metadata={**h.metadata, "matched_by": self.encoder.name}) if page.get(h.id) == h.score
+               else h for h in hits]
+        if tokens is None:
+            return out
+        n = len(out) if limit is None else limit
+        return self.with_regions([h for h in out[:n] if "matched_by" in h.metadata], tokens, out)
+
+    def with_regions(self, hits: Sequence[Hit], tokens: np.ndarray, within: Sequence[Hit] | None = None) -> list[Hit]:
+        """``within`` (default: ``hits``) with ``metadata["region"]`` (:func:`matched_region`) on each of ``hits``
+        that is a stored page with a recorded layout and whose region is known."""
+        regions: dict[str, dict[str, Any]] = {}
+        for h in hits:
+            if h.id in regions or h.id not in self.mv:
+                continue
+            layout = self.mv.layout(h.id)
+            region = matched_region(tokens, self.mv.tokens(h.id), layout) if layout is not None else None
+            if region is not None:
+                regions[h.id] = region
+        return [replace(h, metadata={**h.metadata, "region": regions[h.id]}) if h.id in regions else h
+                for h in (hits if within is None else within)]

@@ -25,11 +25,24 @@ Token selection: every position the processor marks in the attention mask is kep
 patches, the prompt's special and text tokens, and the query-augmentation tokens ColPali/ColQwen
 append to queries, which were trained to contribute); padding positions are dropped. This is
 what the reference scoring (``score_retrieval``, zero-padded) computes, without the padding rows.
+
+Page layout (:meth:`ColPaliEncoder.encode_pages_with_layout`): where a page's image-patch tokens sit
+among its kept rows and the grid they form, so a MaxSim match can be mapped back to a region of the
+page (:func:`omniret.page_space.matched_region`). The image tokens are the rows whose input id is
+the processor's ``image_token_id`` (one contiguous run). ColQwen2 (Qwen2-VL dynamic resolution):
+the image is resized whole to ``(h, w)`` patches of 14 px (``image_grid_thw``) and each
+``merge × merge`` block of patches becomes one token, in row-major order over the
+``(h / merge, w / merge)`` merged grid. ColPali (PaliGemma): the image is resized whole to a square
+and its ``image_seq_length`` tokens form a ``√n × √n`` row-major grid at the start of the sequence.
+In both, cell ``(r, c)`` of an ``R × C`` grid covers the fraction ``[c/C, (c+1)/C] × [r/R, (r+1)/R]``
+of the page (no crop, no padding).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -39,6 +52,9 @@ import numpy as np
 
 from omniret.encoders.base import l2_normalize, pick_device
 from omniret.errors import ModelError
+from omniret.multivector import PageLayout
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_MODEL = "colpali:vidore/colqwen2-v1.0-hf"
 #: model_type → (model class, processor class) in transformers
@@ -126,14 +142,45 @@ class ColPaliEncoder:
         mask = inputs["attention_mask"].cpu().numpy().astype(bool)
         return [l2_normalize(e[m]) for e, m in zip(emb, mask, strict=True)]
 
+    def _layouts(self, inputs: Any) -> list[PageLayout | None]:
+        """Per page of a processed batch: its image tokens' first kept row and grid (module docstring)."""
+        _, proc = self._load()
+        ids = inputs["input_ids"].cpu().numpy()
+        mask = inputs["attention_mask"].cpu().numpy().astype(bool)
+        thw = inputs["image_grid_thw"].cpu().numpy() if "image_grid_thw" in inputs else None
+        out: list[PageLayout | None] = []
+        for b in range(len(ids)):
+            pos = np.flatnonzero(ids[b][mask[b]] == proc.image_token_id)
+            if thw is not None:
+                merge = int(proc.image_processor.merge_size)
+                rows, cols = int(thw[b][1]) // merge, int(thw[b][2]) // merge
+            else:
+                rows = cols = math.isqrt(len(pos))
+            contiguous = len(pos) > 0 and int(pos[-1] - pos[0]) + 1 == len(pos)
+            if not contiguous or rows * cols != len(pos) or (thw is not None and int(thw[b][0]) != 1):
+                _log.warning("%s: %d image tokens do not form one %dx%d grid; page hits get no region box",
+                             self.name, len(pos), rows, cols)
+                out.append(None)
+            else:
+                out.append(PageLayout(int(pos[0]), rows, cols))
+        return out
+
     def encode_pages(self, images: Sequence[Any]) -> list[np.ndarray]:
         """Page images (RGB PIL) → one ``(tokens, dim)`` float32 matrix each, rows L2-normalised."""
+        return self.encode_pages_with_layout(images)[0]
+
+    def encode_pages_with_layout(self, images: Sequence[Any]) -> tuple[list[np.ndarray], list[PageLayout | None]]:
+        """:meth:`encode_pages` plus each page's :class:`~omniret.multivector.PageLayout` (``None`` when the
+        processor's image tokens do not form one grid; see the module docstring)."""
         _, proc = self._load()
-        out: list[np.ndarray] = []
+        mats: list[np.ndarray] = []
+        layouts: list[PageLayout | None] = []
         for i in range(0, len(images), self.batch_size):
             part = [im.convert("RGB") for im in images[i : i + self.batch_size]]
-            out.extend(self._run(proc.process_images(images=part, return_tensors="pt")))
-        return out
+            inputs = proc.process_images(images=part, return_tensors="pt")
+            mats.extend(self._run(inputs))
+            layouts.extend(self._layouts(inputs))
+        return mats, layouts
 
     def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Query texts → one ``(tokens, dim)`` float32 matrix each (with the augmentation tokens)."""
