@@ -30,7 +30,6 @@ from omniret.items import Modality
 from omniret.search import composed as comp
 from omniret.search import fusion
 from omniret.search import gap as gapm
-from omniret.search import hubness as hub
 from omniret.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
 from omniret.store.base import Filter, Store
 
@@ -175,15 +174,17 @@ def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray
         # one search per modality only when several are present (a modality filter costs a SQL pass)
         mods = list(present) if len(present) > 1 else [None]
     ids: list[str] = []
-    scores: list[float] = []
+    scores: list[np.ndarray] = []
     for m in mods:
         w = where if m is None else _with_modality(where, m)
         s, i = store.search(space, q[None, :], depth, w)
-        for doc, sc in zip(i[0], s[0], strict=True):
-            if doc is not None and doc not in opts.exclude:
-                ids.append(doc)
-                scores.append(float(sc))
-    return ids, np.asarray(scores, dtype=np.float64)
+        row, sc = i[0].tolist(), np.asarray(s[0], dtype=np.float64)
+        if None in row or opts.exclude:  # padding (None) and excluded items out
+            keep = [n for n, doc in enumerate(row) if doc is not None and doc not in opts.exclude]
+            row, sc = [row[n] for n in keep], sc[keep]
+        ids.extend(row)
+        scores.append(sc)
+    return ids, (np.concatenate(scores) if scores else np.zeros(0))
 
 
 def _with_modality(where: Filter | None, m: Modality) -> Filter:
@@ -209,49 +210,95 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
         if stats is None:
             raise QueryError("this index has no statistics for its space yet; add items first")
         stats.refresh()
-    if opts.gap == "center":
-        s = _center(stats, query, ids, s)  # type: ignore[arg-type]
-    elif opts.gap == "calibrate":
-        s = _calibrate(stats, query, ids, s)  # type: ignore[arg-type]
-    if opts.hubness != "none":
-        s = _hubness(stats, ids, s, opts.hubness)  # type: ignore[arg-type]
+        rows = stats.rows_of(ids)
+        if opts.gap == "center":
+            s = _center(stats, query, rows, s)
+        elif opts.gap == "calibrate":
+            s = _calibrate(stats, query, rows, s)
+        if opts.hubness != "none":
+            s = _hubness(stats, rows, s, opts.hubness)
     if opts.hybrid != "none":
         return _hybrid(store, query, ids, s, opts)
-    order = np.lexsort((np.array(ids, dtype=object).astype(str), -s))
+    order = rank_order(ids, s)
     return [ids[i] for i in order], s[order]
 
 
-def _center(stats: SpaceStats, query: Query, ids: list[str], s: np.ndarray) -> np.ndarray:
-    """Per-modality mean-centring + re-normalising of query and candidates, from raw scores and the
-    candidates' precomputed dots with the modality means (no vector reads)."""
-    rows = stats.rows_of(ids)
-    safe = np.maximum(rows, 0)
-    mods = np.where(rows >= 0, stats.mod[safe], MOD_CODE[query.modality.value])
-    dots = stats.center_dots[safe]
-    out = gapm.center_scores(s, query.vector, MOD_CODE[query.modality.value], mods, dots, stats.center_means)
-    return np.where(rows >= 0, out, s)  # a candidate newer than the statistics keeps its raw score
+def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
+    """Positions sorted by score, best first, ties broken by id (deterministic across runs).
+
+    A stable sort of ``-s`` settles everything but equal scores; the id tie-break (a string sort)
+    only runs when two scores are equal, which is rare with float scores.
+    """
+    order = np.argsort(-s, kind="stable")
+    ranked = s[order]
+    if len(ranked) > 1 and (ranked[1:] == ranked[:-1]).any():
+        order = np.lexsort((np.array(ids, dtype=object).astype(str), -s))
+    return order
 
 
-def _calibrate(stats: SpaceStats, query: Query, ids: list[str], s: np.ndarray) -> np.ndarray:
-    rows = stats.rows_of(ids)
-    mods = np.where(rows >= 0, stats.mod[np.maximum(rows, 0)], MOD_CODE[query.modality.value])
-    return gapm.tnorm_scores(query.vector[None, :], s[None, :], mods[None, :], stats.means(), stats.covs())[0]
+# The stage fast paths below work on one query's K' candidates with a handful of numpy calls each
+# (the per-call overhead, not arithmetic, is what a 100-candidate stage costs). Each equals its
+# reference in omniret.search (tests/search/test_stage_fast_paths.py). ``rows``: the candidates'
+# statistics rows, -1 for a candidate committed after the last refresh (it keeps its raw score).
+
+def _center(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """:func:`omniret.search.gap.center_scores` from per-item precomputed terms (no vector reads):
+
+        cos(q - mu_a, g - mu_b) = (s - q.mu_b - g.mu_a + mu_a.mu_b) / (|q - mu_a| |g - mu_b|)
+
+    with ``g.mu_a`` (``center_dots``), ``|g - mu_b|`` (``center_gnorm``) per item and
+    ``mu_a.mu_b`` (``center_mumu``) frozen at the last full statistics build.
+    """
+    if not len(stats.mod):
+        return s
+    known = rows >= 0
+    safe = np.where(known, rows, 0)
+    a = MOD_CODE[query.modality.value]
+    q = np.asarray(query.vector, dtype=np.float64)
+    q_mu = stats.center_means @ q
+    mods = stats.mod[safe]
+    num = s - q_mu[mods] - stats.center_dots[safe, a] + stats.center_mumu[a, mods]
+    q_norm = np.sqrt(max(q @ q - 2.0 * q_mu[a] + stats.center_mumu[a, a], 0.0))
+    out = num / np.maximum(q_norm * stats.center_gnorm[safe], gapm._EPS)
+    return np.where(known, out, s)
 
 
-def _hubness(stats: SpaceStats, ids: list[str], s: np.ndarray, method: str) -> np.ndarray:
-    rows = stats.rows_of(ids)[None, :]
-    a = stats.hubness_arrays(rows, method)
-    cand = s[None, :]
-    if method == "is":
-        out = hub.apply_inverted_softmax(cand, a["log_zq"], QB_BETA)
-    elif method == "qbnorm":
-        out = hub.apply_qbnorm(cand, a["log_zq"], a["active_q"], QB_BETA)
-    elif method == "dbnorm":
-        out = hub.apply_dual_is(cand, a["log_zq"], a["log_zg"], DB_BETA1, DB_BETA2)
-    else:
-        out = hub.apply_dual_dis(cand, a["log_zq"], a["active_q"], a["log_zg"], a["active_g"], DB_BETA1, DB_BETA2)
-    out = np.where(np.isfinite(out), out, -np.inf)
-    return out[0]
+def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """:func:`omniret.search.gap.tnorm_scores` for one query: ``(s - q.mu_m) / sqrt(q^T Sigma_m q)``,
+    one float32 gemv per modality present among the candidates."""
+    if not len(stats.mod):
+        return s
+    known = rows >= 0
+    a = MOD_CODE[query.modality.value]
+    mods = np.where(known, stats.mod[np.where(known, rows, 0)], a)
+    q = np.asarray(query.vector, dtype=np.float64)
+    loc = stats.means() @ q
+    covs = stats.covs()
+    q32 = q.astype(covs.dtype)
+    var = np.ones(len(loc))
+    for m in np.flatnonzero(np.bincount(mods, minlength=len(loc))):
+        var[m] = float(q32 @ (covs[m] @ q32))
+    return (s - loc[mods]) / np.sqrt(np.maximum(var[mods], gapm._EPS))
+
+
+def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) -> np.ndarray:
+    """One query's log-domain hubness correction (the rules of :func:`omniret.search.hubness.apply_qbnorm`,
+    ``apply_inverted_softmax``, ``apply_dual_is``, ``apply_dual_dis``) from the statistics' per-item log Z
+    and activation sets. A candidate the statistics have not seen yet gets the median log Z and is
+    inactive, so it is neither lost nor boosted."""
+    qbeta = QB_BETA if method in ("is", "qbnorm") else DB_BETA1
+    banks = [("q", qbeta)] + ([("g", DB_BETA2)] if method in ("dbnorm", "dualdis") else [])
+    arrays = stats.candidate_log_z(rows, banks)
+    out = (qbeta + (DB_BETA2 if len(banks) == 2 else 0.0)) * s
+    if len(s) == 0:
+        return out
+    top = int(np.argmax(s))  # QB-Norm / DualDIS test the query's best candidate (first of equal maxima)
+    for log_z, active in arrays:
+        if method in ("is", "dbnorm") or (active[top] and np.isfinite(log_z).all()):
+            out -= log_z
+        elif len(banks) == 1:  # QB-Norm: an inactive query keeps its raw scores
+            out = s.copy()
+    return np.where(np.isfinite(out), out, -np.inf)
 
 
 def _hybrid(store: Store, query: Query, ids: list[str], s: np.ndarray, opts: SearchOptions

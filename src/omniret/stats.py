@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,10 @@ class SpaceStats:
         self._gbank: np.ndarray | None = None
         self._means: np.ndarray | None = None
         self._covs: np.ndarray | None = None
-        self.center_means = np.zeros((len(MODALITIES), 0), np.float32)
-        self.center_dots = np.zeros((0, len(MODALITIES)), np.float32)
+        self.center_means = np.zeros((len(MODALITIES), 0))
+        self.center_mumu = np.zeros((len(MODALITIES), len(MODALITIES)))
+        self.center_dots = np.zeros((0, len(MODALITIES)))
+        self.center_gnorm = np.zeros(0)
 
     # -- banks ---------------------------------------------------------------------------------
     def _bank_path(self, kind: str) -> Path:
@@ -172,9 +175,11 @@ class SpaceStats:
             self.gstats = _bank_stats(self._gbank, vecs, (DB_BETA2,))
         # modality-gap centring without reading candidate vectors: the means are frozen at this full
         # build, and every item keeps its dot product with each of them (see center_scores)
-        self.center_means = self._compute_means().astype(np.float32)
-        self.center_dots = (vecs @ self.center_means.T).astype(np.float32) if len(ids) else \
-            np.zeros((0, len(MODALITIES)), np.float32)
+        self.center_means = self._compute_means()
+        self.center_mumu = self.center_means @ self.center_means.T
+        self.center_dots = np.zeros((0, len(MODALITIES)))
+        self.center_gnorm = np.zeros(0)
+        self._center_terms(vecs, mods)
 
     def _append(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
         """Fold newly added items in: moments add up, log Z and top-k lists merge column-wise."""
@@ -192,12 +197,23 @@ class SpaceStats:
             sel = vecs[mods == c]
             if len(sel):
                 self.moments[c] = gapm.moments_update(self.moments[c], sel)
-        self.center_dots = np.concatenate([self.center_dots, (vecs @ self.center_means.T).astype(np.float32)])
+        self._center_terms(vecs, mods)
         qbank = self.query_bank()
         if self.qstats is not None and qbank is not None:
             self.qstats = _extend(self.qstats, qbank.vectors, vecs, first)
         if self.gstats is not None and self._gbank is not None:
             self.gstats = _extend(self.gstats, self._gbank, vecs, first)
+
+    def _center_terms(self, vecs: np.ndarray, mods: np.ndarray) -> None:
+        """Append each new item's dots with the frozen modality means and its centred norm
+        ``|g - mu_b| = sqrt(|g|^2 - 2 g.mu_b + |mu_b|^2)`` (``b`` its own modality; ``|g|`` is
+        taken as stored: float16 storage leaves it 1 ± 1e-4)."""
+        dots = ((vecs @ self.center_means.T.astype(vecs.dtype)).astype(np.float64) if len(vecs)
+                else np.zeros((0, len(MODALITIES))))  # in the vectors' dtype: no float64 copy of N x d
+        sq = np.einsum("ij,ij->i", vecs, vecs).astype(np.float64)
+        g2 = sq - 2.0 * dots[np.arange(len(dots)), mods] + np.diag(self.center_mumu)[mods]
+        self.center_dots = np.concatenate([self.center_dots, dots])
+        self.center_gnorm = np.concatenate([self.center_gnorm, np.sqrt(np.maximum(g2, 0.0))])
 
     # -- accessors used by the search stages ------------------------------------------------------
     def means(self) -> np.ndarray:
@@ -228,7 +244,7 @@ class SpaceStats:
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """Row positions of candidate ids (-1 for ids this refresh has not seen)."""
-        return np.array([self.row.get(i, -1) for i in ids], dtype=np.int64)
+        return np.fromiter(map(self.row.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
 
     def hubness_arrays(self, rows: np.ndarray, method: str) -> dict[str, np.ndarray]:
         """Per-candidate statistics for ``method`` (rows: (nq, K') positions, -1 = unknown)."""
@@ -248,6 +264,29 @@ class SpaceStats:
             # last refresh) is inactive and gets the median log Z, so it is neither lost nor boosted
             out[f"log_z{key}"] = np.where(rows >= 0, st.log_z[beta][safe], st.neutral(beta))
             out[f"active_{key}"] = np.where(rows >= 0, st.active(n)[safe], False)
+        return out
+
+    def candidate_log_z(self, rows: np.ndarray, banks: Sequence[tuple[str, float]]
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One query's candidates (``rows``, -1 = unseen): ``(log Z, active)`` per requested bank
+        (``("q" | "g", beta)``), the single-query fast path of :meth:`hubness_arrays`."""
+        if self.qstats is None:
+            raise QueryError(
+                f"this hubness correction needs a query bank for space {self.space!r}: set one with "
+                "`omniret bank --queries FILE` or Index.set_query_bank(texts)")
+        n = len(self.ids)
+        known = rows >= 0
+        safe = np.where(known, rows, 0)
+        out = []
+        for key, beta in banks:
+            st = self.qstats if key == "q" else self.gstats
+            if st is None or not n:
+                raise QueryError(f"the {'gallery' if key == 'g' else 'query'} bank statistics of space "
+                                 f"{self.space!r} are empty; add items first")
+            lz, act = st.log_z[beta][safe], st.active(n)[safe]
+            if not known.all():
+                lz, act = np.where(known, lz, st.neutral(beta)), act & known
+            out.append((lz, act))
         return out
 
     def info(self) -> dict[str, Any]:

@@ -102,8 +102,10 @@ def center_scores(
     dots = np.asarray(cand_dots, dtype=np.float64)
     rows = np.arange(len(mods))
     mu_a = mu[query_mod]
-    num = np.asarray(scores, dtype=np.float64) - mu[mods] @ q - dots[:, query_mod] + mu[mods] @ mu_a
-    g_norm2 = 1.0 - 2.0 * dots[rows, mods] + (mu[mods] ** 2).sum(axis=1)
+    # per-modality scalars first (M of them), then gathered per candidate: no (K', d) gather
+    q_mu, mu_mu_a, mu_sq = mu @ q, mu @ mu_a, (mu**2).sum(axis=1)
+    num = np.asarray(scores, dtype=np.float64) - q_mu[mods] - dots[:, query_mod] + mu_mu_a[mods]
+    g_norm2 = 1.0 - 2.0 * dots[rows, mods] + mu_sq[mods]
     q_norm = np.linalg.norm(q - mu_a)
     return num / np.maximum(q_norm * np.sqrt(np.maximum(g_norm2, 0.0)), _EPS)
 
