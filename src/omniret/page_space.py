@@ -5,8 +5,8 @@
 config, space, dim) and restored on reopening; another name raises
 :class:`~omniret.errors.ModelMismatchError` naming both. A page model given when opening an
 existing index without one is attached: PDFs added or changed from then on get page matrices
-(earlier ones do once they change; rebuild the index to embed them all). Only the local ingest
-(``Index.add``) fills the page space; the Ray engine does not yet.
+(earlier ones do once they change; rebuild the index to embed them all). Both ingest engines
+(``Index.add`` and ``--engine ray``) fill the page space.
 
 - **Ingest**: every PDF page is rendered (short side ``page_size`` px) in the decode worker,
   travels as PNG bytes (bounded memory for long PDFs), and is embedded by ``encode_pages`` into a
@@ -14,7 +14,10 @@ existing index without one is attached: PDFs added or changed from then on get p
   at ``<index>/multivector/pages/`` (derived data: written *before* the store commit of the same
   files, so a crash leaves at most orphan matrices, which :meth:`PageSpace.sync` drops and a re-run
   of ``add`` supersedes). Removing pages or documents (``remove``, changed files, ``prune``)
-  drops their matrices through :meth:`PageSpace.sync`.
+  drops their matrices through :meth:`PageSpace.sync`. The Ray engine
+  (:mod:`omniret.scale.ray_ingest`) runs the same ingest code in its encoder actors with a
+  :class:`PageCollector` (the page model embeds, the matrices travel back with the write batch)
+  and the driver stores them (:meth:`PageSpace.store_pages`) before committing the batch.
 - **Search**: a text query is embedded with ``encode_queries``, candidates come from MUVERA FDEs
   (Dhulipala et al. 2024) and are re-ranked by exact MaxSim (Khattab & Zaharia 2020). When other
   spaces contribute too, the page scores are T-normed against a fixed cohort of stored pages
@@ -178,8 +181,14 @@ class PageSpace:
         if not pages:
             return 0
         mats, layouts = self.embed_pages(pages)
-        self.mv.add([i for i, _ in pages], mats, layouts)
+        self.store_pages([i for i, _ in pages], mats, layouts)
         return len(pages)
+
+    def store_pages(self, ids: Sequence[str], mats: Sequence[np.ndarray],
+                    layouts: Sequence[PageLayout | None] | None = None) -> None:
+        """Write already embedded pages (one segment); see :class:`PageCollector`."""
+        if ids:
+            self.mv.add(list(ids), list(mats), layouts)
 
     def embed_pages(self, pages: Sequence[tuple[str, Any]]) -> tuple[list[np.ndarray], list[PageLayout | None]]:
         """The page model's token matrices and image-token layouts of ``(page id, PNG or image)`` pairs."""
@@ -273,3 +282,38 @@ class PageSpace:
                 regions[h.id] = region
         return [replace(h, metadata={**h.metadata, "region": regions[h.id]}) if h.id in regions else h
                 for h in (hits if within is None else within)]
+
+
+#: embedded pages in transit: ids, float16 token matrices (what the index stores), layouts
+EmbeddedPages = tuple[list[str], list[np.ndarray], list[PageLayout | None]]
+
+
+class PageCollector(PageSpace):
+    """A page space that embeds pages but keeps their matrices instead of writing them.
+
+    For ingest workers that must not write the index folder (Ray encoder actors, possibly on other
+    machines): :func:`omniret.ingest.encode_files` calls :meth:`add_pages` as on one machine,
+    :meth:`take` hands the result to the driver, which calls :meth:`PageSpace.store_pages`.
+    """
+
+    def __init__(self, encoder: Any) -> None:
+        super().__init__(encoder, "")
+        self._pending: EmbeddedPages = ([], [], [])
+
+    def add_pages(self, pages: Sequence[tuple[str, Any]]) -> int:
+        if not pages:
+            return 0
+        mats, layouts = self.embed_pages(pages)
+        self._pending[0].extend(i for i, _ in pages)
+        self._pending[1].extend(np.asarray(m, dtype=np.float32).astype(np.float16) for m in mats)
+        self._pending[2].extend(layouts)
+        return len(pages)
+
+    def take(self) -> EmbeddedPages:
+        """The pages embedded since the last call (and forget them)."""
+        out, self._pending = self._pending, ([], [], [])
+        return out
+
+    @property
+    def mv(self) -> Any:
+        raise ModelError("a PageCollector only embeds pages; store them with PageSpace.store_pages on the index")

@@ -6,7 +6,15 @@
       → ray.data.from_items(tasks)       one row per file to (re)index
       → map_batches(decode, CPU tasks)   ingest.decode_file on each file (never raises: errors ride along)
       → map_batches(Encode actors)       ingest.encode_files on a group of files → one WriteBatch
+                                         (+ the group's embedded PDF pages with a page model)
       → driver: store.commit(batch)      one atomic commit per group, in the order groups finish
+
+With a page model (``index.page_space``, :mod:`omniret.page_space`) each encoder actor builds its own
+copy from the model's name and config (a local folder or the Hugging Face cache must hold it on
+every worker machine) and embeds the group's rendered pages through the same ``encode_files`` call
+into a :class:`~omniret.page_space.PageCollector`; the float16 matrices travel back with the batch
+and the driver writes them to ``<index>/multivector`` before the batch's commit, as the local
+ingest does.
 
 The store is written only by the driver, so any backend works (the embedded folder, Milvus).
 Fault tolerance comes from Ray (failed decode tasks are retried; a dead encoder actor is restarted
@@ -26,7 +34,7 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from omniret.encoders.base import Encoder
@@ -43,6 +51,7 @@ from omniret.ingest import (
     prepare_add,
 )
 from omniret.items import Modality
+from omniret.page_space import EmbeddedPages, PageCollector
 from omniret.store.base import WriteBatch
 
 if TYPE_CHECKING:
@@ -74,14 +83,18 @@ def _decode_rows(batch: dict[str, Any], config: DecodeConfig) -> dict[str, list[
 class EncodeActor:
     """Ray actor: builds the encoder once, turns groups of decoded files into pickled WriteBatches."""
 
-    def __init__(self, encoder_factory: Callable[[], Encoder], batch_size: int) -> None:
+    def __init__(self, encoder_factory: Callable[[], Encoder], batch_size: int,
+                 page_model_factory: Callable[[], Any] | None = None) -> None:
         self.encoder = encoder_factory()
         self.batch_size = batch_size
+        self.pages = PageCollector(page_model_factory()) if page_model_factory is not None else None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
+        """Pickled ``(WriteBatch, embedded pages or None)`` for the group of decoded files in ``batch``."""
         decoded: list[DecodedFile] = [pickle.loads(b) for b in batch["decoded"]]
-        wb = encode_files(decoded, self.encoder, self.batch_size)
-        return {"batch": [pickle.dumps(wb, protocol=pickle.HIGHEST_PROTOCOL)]}
+        wb = encode_files(decoded, self.encoder, self.batch_size, page_space=self.pages)
+        pages = self.pages.take() if self.pages is not None else None
+        return {"batch": [pickle.dumps((wb, pages), protocol=pickle.HIGHEST_PROTOCOL)]}
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
@@ -104,6 +117,7 @@ def ray_add(
     address: str | None = None,
     *,
     encoder_factory: Callable[[], Encoder] | None = None,
+    page_model_factory: Callable[[], Any] | None = None,
     ray_options: RayOptions | None = None,
     num_cpus: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -115,20 +129,28 @@ def ray_add(
     ``num_cpus`` CPUs if none is running. ``encoder_factory`` builds the encoder in each actor
     (default: a pickled copy of ``index.encoder``; pass e.g. ``lambda: encoders.registry.create(
     "openclip:ViT-B-32", device="cuda")`` so every GPU actor loads its own model).
+    ``page_model_factory`` builds the index's page model in each actor (default: from its name and
+    config, :func:`omniret.encoders.registry.create_page_model`); ignored without a page model.
     """
     opts, ropts = options or IngestOptions(), ray_options or RayOptions()
     t0 = time.perf_counter()
-    store, encoder = index.store, index.encoder
+    store, encoder, page_space = index.store, index.encoder, index.page_space
     report = AddReport()
     tasks = prepare_add([str(p) for p in paths], store, encoder, opts, report)
     if tasks:
         config = DecodeConfig(
             preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
             target_size=encoder.image_size, max_pixels=opts.max_pixels, chunk_chars=opts.chunk_chars,
-            chunk_overlap=opts.chunk_overlap, media=media_config(opts, encoder, None))
+            chunk_overlap=opts.chunk_overlap,
+            media=replace(media_config(opts, encoder, None),
+                          page_size=page_space.encoder.page_size if page_space is not None else None))
         factory = encoder_factory or _pickled(encoder)
+        pages_factory = (page_model_factory or _page_model(page_space.encoder)) if page_space is not None else None
         done = 0
-        for wb in _run_pipeline(_ensure_ray(address, num_cpus), tasks, config, factory, opts, ropts):
+        for wb, pages in _run_pipeline(_ensure_ray(address, num_cpus), tasks, config, factory, opts, ropts,
+                                       pages_factory):
+            if page_space is not None and pages is not None:  # derived data first, as Index.add does
+                page_space.store_pages(*pages)
             store.commit(wb)
             report.items += len(wb.items)
             report.unembedded += sum(1 for it in wb.items if it.metadata.get("embedded") is False)
@@ -136,6 +158,8 @@ def ray_add(
             done += len(wb.sources)
             if progress:
                 progress(done, len(tasks))
+    if page_space is not None:  # pages of changed, pruned or now-failing files
+        page_space.sync(store)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -145,8 +169,21 @@ def _pickled(encoder: Encoder) -> Callable[[], Encoder]:
     return lambda: pickle.loads(blob)
 
 
+def _page_model(enc: Any) -> Callable[[], Any]:
+    """Rebuild a page model in an actor from its name and config (its weights load there, lazily)."""
+    name, config = str(enc.name), dict(enc.config())
+
+    def build() -> Any:
+        from omniret.encoders.registry import create_page_model
+
+        return create_page_model(name, **config)
+
+    return build
+
+
 def _run_pipeline(ray: Any, tasks: list[DecodeTask], config: DecodeConfig, factory: Callable[[], Encoder],
-                  opts: IngestOptions, ropts: RayOptions) -> Iterator[WriteBatch]:
+                  opts: IngestOptions, ropts: RayOptions, page_model_factory: Callable[[], Any] | None = None,
+                  ) -> Iterator[tuple[WriteBatch, EmbeddedPages | None]]:
     from ray.data import ActorPoolStrategy
 
     gpus = float(ray.cluster_resources().get("GPU", 0))
@@ -158,7 +195,7 @@ def _run_pipeline(ray: Any, tasks: list[DecodeTask], config: DecodeConfig, facto
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(_decode_rows, fn_kwargs={"config": config}, batch_size=ropts.decode_batch,
                         batch_format="numpy", num_cpus=1, max_retries=ropts.max_retries)
-    ds = ds.map_batches(EncodeActor, fn_constructor_args=(factory, opts.batch_size),
+    ds = ds.map_batches(EncodeActor, fn_constructor_args=(factory, opts.batch_size, page_model_factory),
                         batch_size=ropts.files_per_batch, batch_format="numpy",
                         compute=ActorPoolStrategy(size=actors), num_gpus=per_actor, num_cpus=0 if per_actor else 1,
                         max_restarts=-1, max_task_retries=ropts.max_retries)
