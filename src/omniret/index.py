@@ -263,14 +263,15 @@ class Index:
             stats = self._stats_of(space) if (o.gap != "none" or o.hubness != "none") else None
             if stats is not None:
                 stats.refresh()  # O(1) when nothing was committed since the last refresh
-            ids, scores = pipeline.candidates(self.store, stats, space, query.vector, o)
+            ids, scores, keys = pipeline.candidates(self.store, stats, space, query.vector, o)
             caption_fn = ((lambda cand, q=query: self._caption_sims(q, cand))
                           if compose == "weimo" and image is not None and space == self.encoder.space else None)
-            results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn))
+            results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn, keys))
         if page_q is not None:
             results.append(self.page_space.run(page_q, opts, self.store, calibrate))  # type: ignore[union-attr]
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
-        hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)))
+        # records only for the hits returned (the stages' K' candidates stay ids); rollups need them all
+        hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)), k if gran == "item" else None)
         if page_q is not None:
             hits = self.page_space.mark_hits(hits, results[-1], page_q, k)  # type: ignore[union-attr]
         if runs:
@@ -468,9 +469,17 @@ class Index:
             self.stats().set_query_bank(Bank(np.stack(vecs), list(texts), "query-log"), append=True)
             self._pending.clear()
 
-    def _hits(self, pairs: Sequence[tuple[str, float]]) -> list[Hit]:
-        items = self.store.get([i for i, _ in pairs])
-        return [make_hit(it, s) for it, (_, s) in zip(items, pairs, strict=True) if it is not None]
+    def _hits(self, pairs: Sequence[tuple[str, float]], limit: int | None = None) -> list[Hit]:
+        """Hits for ``(id, score)`` pairs, best first; with ``limit``, the first ``limit`` whose item
+        still exists (records are read a slice at a time, so K' candidates cost k reads)."""
+        out: list[Hit] = []
+        start, step = 0, len(pairs) if limit is None else limit
+        while start < len(pairs) and (limit is None or len(out) < limit):
+            chunk = pairs[start : start + max(step, 1)]
+            items = self.store.get([i for i, _ in chunk])
+            out += [make_hit(it, s) for it, (_, s) in zip(items, chunk, strict=True) if it is not None]
+            start += len(chunk)
+        return out if limit is None else out[:limit]
 
     def classify(self, labels: Sequence[str], **kwargs: Any) -> list[Any]:
         """Zero-shot classification/tagging of indexed items or files; see :func:`omniret.classify.classify`."""

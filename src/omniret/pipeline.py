@@ -162,8 +162,10 @@ def compose_query(method: str, v: np.ndarray, t: np.ndarray, alpha: float | None
 
 
 def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray, opts: SearchOptions
-               ) -> tuple[list[str], np.ndarray]:
-    """ANN candidates ``(ids, scores)``; per modality when calibrating so each modality is represented."""
+               ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """ANN candidates ``(ids, scores, vector keys or None)``; per modality when calibrating so each
+    modality is represented. Keys (see :meth:`Store.search_keyed`) are asked for only when a stage
+    will look the candidates up in the statistics."""
     depth = opts.depth()
     where = opts.where
     mods: list[Modality | None] = [None]
@@ -173,18 +175,25 @@ def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray
                    and (where is None or where.modalities is None or m in where.modalities)]
         # one search per modality only when several are present (a modality filter costs a SQL pass)
         mods = list(present) if len(present) > 1 else [None]
+    keyed = stats is not None and (opts.gap != "none" or opts.hubness != "none")
     ids: list[str] = []
     scores: list[np.ndarray] = []
+    keys: list[np.ndarray] | None = []
     for m in mods:
         w = where if m is None else _with_modality(where, m)
-        s, i = store.search(space, q[None, :], depth, w)
-        row, sc = i[0].tolist(), np.asarray(s[0], dtype=np.float64)
+        if keyed:
+            s, i, kk = store.search_keyed(space, q[None, :], depth, w)
+        else:
+            (s, i), kk = store.search(space, q[None, :], depth, w), None
+        row, sc, kr = i[0].tolist(), np.asarray(s[0], dtype=np.float64), None if kk is None else kk[0]
         if None in row or opts.exclude:  # padding (None) and excluded items out
             keep = [n for n, doc in enumerate(row) if doc is not None and doc not in opts.exclude]
-            row, sc = [row[n] for n in keep], sc[keep]
+            row, sc, kr = [row[n] for n in keep], sc[keep], None if kr is None else kr[keep]
         ids.extend(row)
         scores.append(sc)
-    return ids, (np.concatenate(scores) if scores else np.zeros(0))
+        keys = None if keys is None or kr is None else [*keys, kr]
+    out_keys = np.concatenate(keys) if keys else None
+    return ids, (np.concatenate(scores) if scores else np.zeros(0)), out_keys
 
 
 def _with_modality(where: Filter | None, m: Modality) -> Filter:
@@ -195,8 +204,10 @@ def _with_modality(where: Filter | None, m: Modality) -> Filter:
 
 def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids: list[str],
            scores: np.ndarray, opts: SearchOptions,
-           caption_sims: Callable[[list[str]], np.ndarray | None] | None = None) -> tuple[list[str], np.ndarray]:
-    """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first)."""
+           caption_sims: Callable[[list[str]], np.ndarray | None] | None = None,
+           keys: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+    """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first). ``keys``:
+    the candidates' vector keys from :func:`candidates` (faster statistics lookups), or None."""
     if not ids:
         return ids, scores
     s = scores.copy()
@@ -210,7 +221,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
         if stats is None:
             raise QueryError("this index has no statistics for its space yet; add items first")
         stats.refresh()
-        rows = stats.rows_of(ids)
+        rows = stats.rows_for(ids, keys)
         if opts.gap == "center":
             s = _center(stats, query, rows, s)
         elif opts.gap == "calibrate":

@@ -98,6 +98,9 @@ class SpaceStats:
         self.version = -1
         self.ids: list[str] = []
         self.row: dict[str, int] = {}
+        #: each row's vector key (store.search_keyed), increasing; None when the store has none
+        self.keys: np.ndarray | None = np.zeros(0, np.int64)
+        self._table: np.ndarray | None = None
         self.mod = np.zeros(0, dtype=np.int64)
         self.dim = 0
         self.moments: list[tuple[np.ndarray, np.ndarray, int]] = []
@@ -136,26 +139,43 @@ class SpaceStats:
             if v == self.version and not force:
                 return
             if not force and self.version >= 0 and self.store.deleted_since(self.space, self.version) == 0:
-                ids, mods, vecs = self._read(since=self.version)
+                ids, mods, vecs, keys = self._read(since=self.version)
                 if not any(i in self.row for i in ids):
                     self._append(ids, mods, vecs)
+                    self._add_keys(keys)
                     self.version = v
                     return
-            ids, mods, vecs = self._read(since=0)
+            ids, mods, vecs, keys = self._read(since=0)
             self._rebuild(ids, mods, vecs)
+            self.keys = np.zeros(0, np.int64)
+            self._add_keys(keys)
             self.version = v
 
-    def _read(self, since: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def _read(self, since: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:
         ids: list[str] = []
         mods: list[int] = []
         parts: list[np.ndarray] = []
-        for chunk_ids, chunk_mods, mat in self.store.iter_vectors(self.space, since=since, chunk=_CHUNK):
+        keys: list[np.ndarray] | None = []
+        for chunk_ids, chunk_mods, mat, chunk_keys in self.store.iter_vectors_keyed(self.space, since=since,
+                                                                                    chunk=_CHUNK):
             ids.extend(chunk_ids)
             mods.extend(MOD_CODE[m] for m in chunk_mods)
             parts.append(mat.astype(np.float32))
+            keys = None if keys is None or chunk_keys is None else [*keys, chunk_keys]
         dim = self.store.spaces().get(self.space, 0)
         vecs = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-        return ids, np.asarray(mods, dtype=np.int64), vecs
+        all_keys = None if keys is None else (np.concatenate(keys) if keys else np.zeros(0, np.int64))
+        return ids, np.asarray(mods, dtype=np.int64), vecs, all_keys
+
+    def _add_keys(self, keys: np.ndarray | None) -> None:
+        """Extend the row → vector key column; dropped (lookups fall back to ids) when the store has no
+        keys or they do not keep increasing (rows must stay in key order for a binary search)."""
+        if self.keys is None or keys is None or (len(keys) and (np.any(np.diff(keys) <= 0) or (
+                len(self.keys) and keys[0] <= self.keys[-1]))):
+            self.keys = None
+            return
+        self.keys = np.concatenate([self.keys, keys.astype(np.int64)])
+        self._table = None
 
     def _rebuild(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
         self._means = self._covs = None
@@ -241,6 +261,33 @@ class SpaceStats:
                     out[c] = gapm.moments_mean_cov(m)[1]
             self._covs = out
         return self._covs
+
+    def rows_for(self, ids: Sequence[str], keys: np.ndarray | None) -> np.ndarray:
+        """Row positions of candidates from their vector keys (one binary search per candidate, all in
+        numpy), or from their ids when either side has no keys; -1 for unseen candidates."""
+        have = self.keys
+        if keys is None or have is None or len(have) != len(self.ids):
+            return self.rows_of(ids)
+        if not len(have):
+            return np.full(len(ids), -1, dtype=np.int64)
+        table = self._key_table()
+        if table is not None:  # one gather
+            inside = (keys >= 0) & (keys < len(table))
+            return np.where(inside, table[np.where(inside, keys, 0)], -1).astype(np.int64)
+        pos = np.minimum(np.searchsorted(have, keys), len(have) - 1)
+        return np.where((have[pos] == keys) & (keys >= 0), pos, -1)
+
+    def _key_table(self) -> np.ndarray | None:
+        """key → row as a dense int32 array (-1 = none) while keys are dense enough (at most 4 slots per
+        row: deletions and re-adds leave holes); built once per refresh, else None (binary search)."""
+        have = self.keys
+        if have is None or not len(have) or have[-1] >= 4 * len(have) + 1024 or len(have) >= 2**31:
+            return None
+        if self._table is None or len(self._table) != int(have[-1]) + 1:
+            table = np.full(int(have[-1]) + 1, -1, dtype=np.int32)
+            table[have] = np.arange(len(have), dtype=np.int32)
+            self._table = table
+        return self._table
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """Row positions of candidate ids (-1 for ids this refresh has not seen)."""

@@ -132,3 +132,43 @@ def test_hubness_fast_path_equals_candidate_set_functions(mixed, seed: int, meth
            "dualdis": lambda: hub.apply_dual_dis(c, a["log_zq"], a["active_q"], a["log_zg"], a["active_g"],
                                                  DB_BETA1, DB_BETA2)}[method]()[0]
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_vector_keys_find_the_same_rows_as_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Stats rows looked up by the store's vector keys equal the id lookups: after a full build, after
+    an incremental addition, for a candidate committed after the refresh (-1), and after a removal."""
+    rng = np.random.default_rng(3)
+    store = EmbeddedStore(tmp_path / "idx")
+    stats = SpaceStats(store, SPACE, tmp_path)
+
+    def commit(prefix: str, n: int) -> None:
+        batch = WriteBatch()
+        batch.add([Item(f"{prefix}{i}", f"/d/{prefix}{i}", Modality.IMAGE) for i in range(n)],
+                  {SPACE: _unit(rng.standard_normal((n, 16)))})
+        store.commit(batch)
+
+    def check(expect_unseen: int = 0) -> None:
+        q = _unit(rng.standard_normal((1, 16)))
+        s, ids, keys = store.search_keyed(SPACE, q, 40)
+        live = [i for i in ids[0].tolist() if i is not None]
+        got = stats.rows_for(live, keys[0][: len(live)])
+        np.testing.assert_array_equal(got, stats.rows_of(live))
+        table, stats._key_table = stats._key_table, lambda: None  # the binary-search path (sparse keys)
+        np.testing.assert_array_equal(stats.rows_for(live, keys[0][: len(live)]), got)
+        stats._key_table = table
+        assert int((got < 0).sum()) == expect_unseen
+
+    commit("a", 30)
+    stats.refresh()
+    check()
+    commit("b", 10)
+    stats.refresh()  # incremental: keys appended
+    assert stats.keys is not None and len(stats.keys) == 40
+    check()
+    commit("c", 5)  # not refreshed: five candidates the statistics have not seen
+    check(expect_unseen=5)
+    store.delete(["a1", "b2"])
+    stats.refresh()  # removal: full rebuild
+    assert stats.keys is not None and len(stats.keys) == 43
+    check()
+    store.close()

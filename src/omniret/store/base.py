@@ -144,6 +144,20 @@ class Store(ABC):
         score ``-inf`` and id ``None``.
         """
 
+    def search_keyed(
+        self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`search` plus each hit's *vector key* (nq, k) int64: a number the store gives an item's
+        vector in a space, unchanged until that vector is replaced or deleted (-1 in empty slots), the
+        same keys :meth:`iter_vectors_keyed` yields. ``None`` when the backend has no such keys.
+
+        Derived per-item statistics (:mod:`omniret.stats`) index their arrays by key with one numpy
+        gather instead of hashing every candidate id: at K' = 100 candidates the dict lookups, with
+        their cache misses after an ANN scan, cost more than the ranking stage's arithmetic.
+        """
+        scores, ids = self.search(space, queries, k, where)
+        return scores, ids, None
+
     @abstractmethod
     def vectors(self, space: str, ids: Sequence[str]) -> np.ndarray:
         """Stored vectors of ``ids`` in ``space`` as ``(len(ids), dim)`` float32 (NaN rows where absent)."""
@@ -190,6 +204,13 @@ class Store(ABC):
         """Live vectors of ``space`` written by commits after ``since``, in commit order, in chunks
         of ``(item ids, item modalities, (n, dim) float32)``."""
         raise NotImplementedError(f"{type(self).__name__} cannot stream vectors")
+
+    def iter_vectors_keyed(
+        self, space: str, *, since: int = 0, chunk: int = 10_000
+    ) -> Iterator[tuple[list[str], list[str], np.ndarray, np.ndarray | None]]:
+        """:meth:`iter_vectors` with each chunk's vector keys (see :meth:`search_keyed`), or ``None``."""
+        for ids, mods, mat in self.iter_vectors(space, since=since, chunk=chunk):
+            yield ids, mods, mat, None
 
     def deleted_since(self, space: str, since: int) -> int:
         """How many vectors of ``space`` were deleted or replaced by commits after ``since``."""

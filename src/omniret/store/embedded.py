@@ -273,6 +273,18 @@ class EmbeddedStore(Store):
     def search(
         self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self._search(space, queries, k, where, keyed=False)
+        return scores, ids
+
+    def search_keyed(
+        self, space: str, queries: np.ndarray, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Keys are SQLite vector row ids (``vectors.vid``), which the FAISS index maps positions to."""
+        scores, ids, keys = self._search(space, queries, k, where, keyed=True)
+        return scores, ids, keys
+
+    def _search(self, space: str, queries: np.ndarray, k: int, where: Filter | None, *, keyed: bool
+                ) -> tuple[np.ndarray, ...]:
         if not isinstance(k, int | np.integer) or k < 1:  # before any index work
             raise QueryError(f"k must be a positive integer, got {k!r}")
         idx = self._fresh_index(space)
@@ -281,7 +293,7 @@ class EmbeddedStore(Store):
         idx.lock.acquire_read()
         try:
             allowed = None if vids is None else idx.positions(vids)
-            return idx.search(q, int(k), allowed)
+            return idx.search(q, int(k), allowed, keyed=keyed)
         finally:
             idx.lock.release_read()
 
@@ -373,15 +385,22 @@ class EmbeddedStore(Store):
     def iter_vectors(
         self, space: str, *, since: int = 0, chunk: int = 10_000
     ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        for ids, mods, mat, _ in self.iter_vectors_keyed(space, since=since, chunk=chunk):
+            yield ids, mods, mat
+
+    def iter_vectors_keyed(
+        self, space: str, *, since: int = 0, chunk: int = 10_000
+    ) -> Iterator[tuple[list[str], list[str], np.ndarray, np.ndarray | None]]:
         dim = self.spaces().get(space)
         if dim is None:
             return
         cur = self._conn().execute(
-            "SELECT v.item, i.modality, v.vec FROM vectors v JOIN items i ON i.id = v.item "
+            "SELECT v.item, i.modality, v.vec, v.vid FROM vectors v JOIN items i ON i.id = v.item "
             "WHERE v.space = ? AND v.seq > ? ORDER BY v.vid", (space, int(since)))
         while rows := cur.fetchmany(chunk):
             mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(len(rows), dim)
-            yield [r[0] for r in rows], [r[1] for r in rows], mat.astype(np.float32)
+            yield ([r[0] for r in rows], [r[1] for r in rows], mat.astype(np.float32),
+                   np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows)))
 
     def deleted_since(self, space: str, since: int) -> int:
         row = self._conn().execute(

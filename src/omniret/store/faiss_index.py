@@ -231,7 +231,8 @@ class SpaceIndex:
         return self.kind == "ivfpq" and n > 4 * max(self.trained_n, 1)
 
     # -- searching (callers hold the read lock) ---------------------------------------------
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False
+               ) -> tuple[np.ndarray, ...]:
         """Top-``k`` by inner product: ``(scores (nq, k) float32, item ids (nq, k) object)``.
 
         ``allowed`` (positions) restricts the search; sets of at most ``exact_filter_max`` are
@@ -243,7 +244,7 @@ class SpaceIndex:
                 allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
             if len(allowed) <= self.cfg.exact_filter_max:
                 scores, pos = exact_topk(q, self.mat, allowed, k)
-                return self._finish(scores, pos, k)
+                return self._finish(scores, pos, k, keyed)
             sel = faiss.IDSelectorBatch(allowed)
         elif self._not_masked is not None:
             sel = self._not_masked[0]
@@ -252,11 +253,11 @@ class SpaceIndex:
         kk = k if self.kind != "ivfpq" else max(self.cfg.rerank_min, min(k * self.cfg.rerank, k + self.cfg.rerank_min))
         kk = min(kk, len(self.vids))
         if kk == 0:
-            return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k)
+            return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k, keyed)
         scores, pos = self.index.search(q, kk, params=self._params(sel, kk))
         if self.kind == "ivfpq":
             scores, pos = self._rerank(q, pos, k)
-        return self._finish(scores, pos, k)
+        return self._finish(scores, pos, k, keyed)
 
     def _params(self, sel: Any, kk: int) -> Any:
         """Search parameters (the caller keeps ``sel`` alive through the search: SWIG holds no ref)."""
@@ -293,8 +294,9 @@ class SpaceIndex:
             )
         return out_s, out_p
 
-    def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pad to ``k`` columns and map positions to item ids (``-inf`` / ``None`` where empty)."""
+    def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int, keyed: bool = False) -> tuple[np.ndarray, ...]:
+        """Pad to ``k`` columns and map positions to item ids (``-inf`` / ``None`` where empty); with
+        ``keyed``, also the hits' vids (the store's vector keys, -1 where empty)."""
         nq = len(scores)
         out_s = np.full((nq, k), -np.inf, dtype=np.float32)
         out_p = np.full((nq, k), -1, dtype=np.int64)
@@ -307,6 +309,9 @@ class SpaceIndex:
         if len(self.item_ids):
             ids = self.item_ids[np.where(empty, 0, out_p)]
             ids[empty] = None
+        if keyed:
+            keys = np.where(empty, -1, self.vids[np.where(empty, 0, out_p)]) if len(self.item_ids) else out_p
+            return out_s, ids, keys
         return out_s, ids
 
     # -- persistence ----------------------------------------------------------------------------

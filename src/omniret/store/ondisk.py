@@ -213,7 +213,8 @@ class OnDiskIndex(SpaceIndex):
         return self.cfg.choose(n - len(self.masked)) != self.kind or n > 4 * max(self.trained_n, 1)
 
     # -- searching ----------------------------------------------------------------------------
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False
+               ) -> tuple[np.ndarray, ...]:
         """Like :meth:`SpaceIndex.search`: PQ candidates over ``nprobe`` lists of base and delta, exact
         float16 re-rank."""
         sel: Any = None
@@ -222,19 +223,19 @@ class OnDiskIndex(SpaceIndex):
                 allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
             if len(allowed) <= self.cfg.exact_filter_max:
                 scores, pos = exact_topk(q, self.mat, np.sort(allowed), k)
-                return self._finish(scores, pos, k)
+                return self._finish(scores, pos, k, keyed)
             sel = faiss.IDSelectorBatch(allowed)
         elif self._not_masked is not None:
             sel = self._not_masked[0]
         kk = min(max(k * self.cfg.rerank, self.cfg.rerank_min), len(self.vids))
         if kk == 0:
-            return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k)
+            return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k, keyed)
         params = faiss.SearchParametersIVF()
         params.nprobe = self.cfg.nprobe
         params.sel = sel
         parts = [ix.search(q, min(kk, ix.ntotal), params=params)[1] for ix in (self.index, self.delta) if ix.ntotal]
         scores, pos = self._rerank_disk(q, np.concatenate(parts, axis=1), k)
-        return self._finish(scores, pos, k)
+        return self._finish(scores, pos, k, keyed)
 
     def _rerank_disk(self, q: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores of each query's candidates, read once (sorted, unique) from the memmap."""
