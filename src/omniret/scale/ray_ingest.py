@@ -16,6 +16,13 @@ into a :class:`~omniret.page_space.PageCollector`; the float16 matrices travel b
 and the driver writes them to ``<index>/multivector`` before the batch's commit, as the local
 ingest does.
 
+With an audio model (``index.audio_encoder``, :mod:`omniret.audio_space`) the decode tasks resample
+audio and video sound tracks at its rate, and each encoder actor rebuilds it from the manifest's
+``audio_encoder`` entry (name + config, as :func:`omniret.audio_space.resolve` does on reopening)
+or from ``audio_encoder_factory``; the same ``encode_files`` call embeds the windows and sound
+tracks into the audio space, so their vectors ride in the group's WriteBatch and land in the
+same commit as on one machine.
+
 The store is written only by the driver, so any backend works (the embedded folder, Milvus).
 Fault tolerance comes from Ray (failed decode tasks are retried; a dead encoder actor is restarted
 and its batch retried) plus the store: a group becomes visible only in its commit, together with its
@@ -38,7 +45,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from omniret.encoders.base import Encoder
-from omniret.errors import OmniretError
+from omniret.errors import ModelMismatchError, OmniretError
 from omniret.ingest import (
     AddReport,
     DecodeConfig,
@@ -84,15 +91,17 @@ class EncodeActor:
     """Ray actor: builds the encoder once, turns groups of decoded files into pickled WriteBatches."""
 
     def __init__(self, encoder_factory: Callable[[], Encoder], batch_size: int,
-                 page_model_factory: Callable[[], Any] | None = None) -> None:
+                 page_model_factory: Callable[[], Any] | None = None,
+                 audio_encoder_factory: Callable[[], Encoder] | None = None) -> None:
         self.encoder = encoder_factory()
         self.batch_size = batch_size
         self.pages = PageCollector(page_model_factory()) if page_model_factory is not None else None
+        self.audio = audio_encoder_factory() if audio_encoder_factory is not None else None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
         """Pickled ``(WriteBatch, embedded pages or None)`` for the group of decoded files in ``batch``."""
         decoded: list[DecodedFile] = [pickle.loads(b) for b in batch["decoded"]]
-        wb = encode_files(decoded, self.encoder, self.batch_size, page_space=self.pages)
+        wb = encode_files(decoded, self.encoder, self.batch_size, audio_encoder=self.audio, page_space=self.pages)
         pages = self.pages.take() if self.pages is not None else None
         return {"batch": [pickle.dumps((wb, pages), protocol=pickle.HIGHEST_PROTOCOL)]}
 
@@ -118,6 +127,7 @@ def ray_add(
     *,
     encoder_factory: Callable[[], Encoder] | None = None,
     page_model_factory: Callable[[], Any] | None = None,
+    audio_encoder_factory: Callable[[], Encoder] | None = None,
     ray_options: RayOptions | None = None,
     num_cpus: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -131,10 +141,12 @@ def ray_add(
     "openclip:ViT-B-32", device="cuda")`` so every GPU actor loads its own model).
     ``page_model_factory`` builds the index's page model in each actor (default: from its name and
     config, :func:`omniret.encoders.registry.create_page_model`); ignored without a page model.
+    ``audio_encoder_factory`` builds the index's audio model (CLAP) in each actor (default: from the
+    manifest's ``audio_encoder`` name and config, :func:`_audio_model`); ignored without an audio model.
     """
     opts, ropts = options or IngestOptions(), ray_options or RayOptions()
     t0 = time.perf_counter()
-    store, encoder, page_space = index.store, index.encoder, index.page_space
+    store, encoder, page_space, audio = index.store, index.encoder, index.page_space, index.audio_encoder
     report = AddReport()
     tasks = prepare_add([str(p) for p in paths], store, encoder, opts, report)
     if tasks:
@@ -142,13 +154,14 @@ def ray_add(
             preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
             target_size=encoder.image_size, max_pixels=opts.max_pixels, chunk_chars=opts.chunk_chars,
             chunk_overlap=opts.chunk_overlap,
-            media=replace(media_config(opts, encoder, None),
+            media=replace(media_config(opts, encoder, audio),
                           page_size=page_space.encoder.page_size if page_space is not None else None))
         factory = encoder_factory or _pickled(encoder)
         pages_factory = (page_model_factory or _page_model(page_space.encoder)) if page_space is not None else None
+        audio_factory = _checked_audio(audio_encoder_factory or _audio_model(index), audio) if audio is not None else None
         done = 0
         for wb, pages in _run_pipeline(_ensure_ray(address, num_cpus), tasks, config, factory, opts, ropts,
-                                       pages_factory):
+                                       pages_factory, audio_factory):
             if page_space is not None and pages is not None:  # derived data first, as Index.add does
                 page_space.store_pages(*pages)
             store.commit(wb)
@@ -181,8 +194,44 @@ def _page_model(enc: Any) -> Callable[[], Any]:
     return build
 
 
+def _audio_model(index: Index) -> Callable[[], Encoder]:
+    """Rebuild the index's audio model in an actor from the manifest's ``audio_encoder`` entry (name and
+    config; the encoder's own when the manifest has none), as reopening the index does."""
+    from omniret.audio_space import manifest_entry
+
+    audio = index.audio_encoder
+    if audio is None:
+        raise OmniretError("this index has no audio model to rebuild; open it with audio_model='hf:<CLAP folder>'")
+    entry = index.store.manifest().get("audio_encoder") or manifest_entry(audio)
+    name, config = str(entry["name"]), dict(entry.get("config") or {})
+
+    def build() -> Encoder:
+        from omniret.encoders.registry import create
+
+        return create(name, **config)
+
+    return build
+
+
+def _checked_audio(factory: Callable[[], Encoder], audio: Encoder) -> Callable[[], Encoder]:
+    """``factory`` that refuses a model whose vectors would not land in the index's audio space."""
+    space, dim, name = audio.space, audio.dim, audio.name
+
+    def build() -> Encoder:
+        enc = factory()
+        if enc.space != space or not enc.supports(Modality.AUDIO):
+            raise ModelMismatchError(
+                f"the Ray audio encoder factory built {enc.name!r} (space {enc.space!r}), but the index's audio "
+                f"space is {space!r} ({name!r}, dim {dim}); pass audio_encoder_factory=lambda: "
+                f"registry.create({name!r}, ...) or leave it out to rebuild it from the manifest")
+        return enc
+
+    return build
+
+
 def _run_pipeline(ray: Any, tasks: list[DecodeTask], config: DecodeConfig, factory: Callable[[], Encoder],
                   opts: IngestOptions, ropts: RayOptions, page_model_factory: Callable[[], Any] | None = None,
+                  audio_encoder_factory: Callable[[], Encoder] | None = None,
                   ) -> Iterator[tuple[WriteBatch, EmbeddedPages | None]]:
     from ray.data import ActorPoolStrategy
 
@@ -195,7 +244,8 @@ def _run_pipeline(ray: Any, tasks: list[DecodeTask], config: DecodeConfig, facto
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
     ds = ds.map_batches(_decode_rows, fn_kwargs={"config": config}, batch_size=ropts.decode_batch,
                         batch_format="numpy", num_cpus=1, max_retries=ropts.max_retries)
-    ds = ds.map_batches(EncodeActor, fn_constructor_args=(factory, opts.batch_size, page_model_factory),
+    ds = ds.map_batches(EncodeActor, fn_constructor_args=(factory, opts.batch_size, page_model_factory,
+                                                             audio_encoder_factory),
                         batch_size=ropts.files_per_batch, batch_format="numpy",
                         compute=ActorPoolStrategy(size=actors), num_gpus=per_actor, num_cpus=0 if per_actor else 1,
                         max_restarts=-1, max_task_retries=ropts.max_retries)
