@@ -1,10 +1,11 @@
 """MUVERA candidates + exact MaxSim re-rank (the product's multi-vector stage) vs brute-force MaxSim.
 
 Data (seeded, overlapping on purpose): ``topics`` topic directions, each with ``SUBS`` sub-centres
-around it; page ``p`` belongs to topic ``p % topics`` (``pages / topics`` pages compete for every
-query) and draws its tokens from a random subset of ``PAGE_SUBS`` of its topic's sub-centres
-(share ``TOPIC_SHARE``), from ``PAGE_BG`` of ``N_BACKGROUND`` background centres shared by every
-page (share ``BG_SHARE``), and from directions of its own (the rest), each with per-token noise.
+around it; page ``p`` mixes ``PAGE_TOPICS`` topics (``p % topics`` and random others, so about
+``pages * PAGE_TOPICS / topics`` pages share each topic) and draws its tokens from a random subset
+of ``PAGE_SUBS`` sub-centres of each of its topics (share ``TOPIC_SHARE``), from ``PAGE_BG`` of
+``N_BACKGROUND`` background centres shared by every page (share ``BG_SHARE``), and from directions
+of its own (the rest), each with per-token noise.
 A query of 32 tokens copies tokens of one *source* page (20 topic, 8 background, 4 own) with
 noise, so the source page's topic-mates score close to it: brute-force MaxSim's top-10 is full of
 near-ties, and a weak candidate generator loses recall@10.
@@ -263,7 +264,7 @@ def main() -> None:
     tok, t_gen = _timed(make_pages, a.pages, a.tokens, a.topics, 0)
     queries, a.src = make_queries(tok, a.queries, 0)
     say(f"Data: {a.pages} pages x {a.tokens} tokens x {DIM} float16 ({tok.nbytes / 2**30:.2f} GiB), {a.topics} topics "
-        f"({a.pages / a.topics:.0f} pages a topic), generated in {t_gen:.0f} s; {a.queries} queries of "
+        f"(each page mixes {PAGE_TOPICS}: ~{a.pages * PAGE_TOPICS / a.topics:.0f} pages a topic), generated in {t_gen:.0f} s; {a.queries} queries of "
         f"{Q_TOPIC + Q_BG + Q_OWN} tokens.")
     with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
         index, t_index = _timed(build_index, tok, Path(tmp))
