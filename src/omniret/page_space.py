@@ -38,13 +38,11 @@ import numpy as np
 
 from omniret.errors import ModelError, ModelMismatchError, QueryError
 from omniret.items import Hit, Item, Modality
-from omniret.multivector import PageLayout
+from omniret.multivector import DEFAULT_CANDIDATES, PageLayout
 from omniret.store.base import Filter, Store
 
 #: how many stored pages (evenly spread in storage order) form the T-norm cohort of a query
 COHORT = 256
-#: MUVERA candidates re-ranked by exact MaxSim when the caller gives none
-DEFAULT_CANDIDATES = 100
 #: a cell is part of the matched region when its MaxSim contribution is at least this share of the best cell's
 REGION_KEEP = 0.5
 Box = tuple[float, float, float, float]
