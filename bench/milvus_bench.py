@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -61,6 +62,20 @@ def measure(store: Store, q: np.ndarray, truth: np.ndarray, k: int = 10) -> dict
             "recall@10": hits / (k * len(q))}
 
 
+def bare_milvus(store: MilvusStore, q: np.ndarray, k: int = 10) -> float:
+    """p50 ms of the same single queries sent straight to ``MilvusClient.search`` without the store's
+    commit-visibility filter (``seq <= last commit``): Milvus Lite's own floor."""
+    _, name = store._space_collection(SPACE)
+    params = {"metric_type": "IP", "params": store._search_params}
+    lat = []
+    for i in range(len(q)):
+        t0 = time.perf_counter()
+        store._client.search(name, data=q[i : i + 1].tolist(), anns_field="v", limit=k, search_params=params,
+                             output_fields=[])
+        lat.append(time.perf_counter() - t0)
+    return 1e3 * float(np.percentile(lat, 50))
+
+
 def run(n: int, dim: int, nq: int, folder: Path) -> list[tuple[str, float, dict[str, float]]]:
     mat = clustered(n, dim)
     rng = np.random.default_rng(1)
@@ -80,10 +95,16 @@ def run(n: int, dim: int, nq: int, folder: Path) -> list[tuple[str, float, dict[
         store = open_()
         insert_s = fill(store, mat)
         res = measure(store, q, truth)
+        res["bare_p50_ms"] = bare_milvus(store, q) if isinstance(store, MilvusStore) else float("nan")
+        res["load1"] = os.getloadavg()[0]
         store.close()
         print(f"n={n} {name}: insert {insert_s:.1f}s {res}", flush=True)
         out.append((name, insert_s, res))
     return out
+
+
+def _ms(x: float) -> str:
+    return "—" if np.isnan(x) else f"{x:.2f}"
 
 
 def main() -> None:
@@ -93,12 +114,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    lines = [f"Machine: {platform.processor() or platform.machine()}, dim {args.dim}, {args.queries} queries, k=10",
-             "", "| N | backend | insert s | p50 ms | p99 ms | recall@10 |", "|---|---|---|---|---|---|"]
+    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} shared cores, dim {args.dim}, {args.queries} queries, k=10",
+             "", "| N | backend | insert s | insert rows/s | p50 ms | p99 ms | recall@10 | bare client p50 ms, no filter "
+             "| load (1 min) |", "|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n:
             for name, ins, r in run(n, args.dim, args.queries, Path(tmp)):
-                lines.append(f"| {n:,} | {name} | {ins:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['recall@10']:.3f} |")
+                lines.append(f"| {n:,} | {name} | {ins:.1f} | {n / ins:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                             f"| {r['recall@10']:.3f} | {_ms(r['bare_p50_ms'])} | {r['load1']:.1f} |")
     text = "\n".join(lines)
     print(text)
     if args.out:
