@@ -116,10 +116,6 @@ class IdColumn:
             out[i] = self.blob[a:b].tobytes().decode()
         return out.reshape(p.shape)
 
-    def astype(self, dtype: type) -> np.ndarray:
-        """All ids as a numpy array of ``dtype`` (reads the whole column)."""
-        return self[np.arange(len(self))].astype(dtype)
-
 
 def write_shard(index: Any, path: Path) -> None:
     """Write the in-memory inverted lists of ``index`` (an empty-but-trained IVF plus one shard) to ``path``."""
