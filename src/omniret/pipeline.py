@@ -207,7 +207,9 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
            caption_sims: Callable[[list[str]], np.ndarray | None] | None = None,
            keys: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
     """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first). ``keys``:
-    the candidates' vector keys from :func:`candidates` (faster statistics lookups), or None."""
+    the candidates' vector keys from :func:`candidates` (faster statistics lookups), or None.
+    Call ``stats.refresh()`` before :func:`candidates` (a candidate newer than the statistics keeps
+    its raw score)."""
     if not ids:
         return ids, scores
     s = scores.copy()
@@ -220,8 +222,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
     if opts.gap != "none" or opts.hubness != "none":
         if stats is None:
             raise QueryError("this index has no statistics for its space yet; add items first")
-        stats.refresh()
-        rows = stats.rows_for(ids, keys)
+        rows = stats.rows_for(ids, keys)  # the caller refreshed the statistics before the ANN call
         if opts.gap == "center":
             s = _center(stats, query, rows, s)
         elif opts.gap == "calibrate":
@@ -231,7 +232,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
     if opts.hybrid != "none":
         return _hybrid(store, query, ids, s, opts)
     order = rank_order(ids, s)
-    return [ids[i] for i in order], s[order]
+    return [ids[i] for i in order.tolist()], s[order]  # (a list of ints indexes faster than numpy scalars)
 
 
 def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
@@ -299,15 +300,16 @@ def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) ->
     inactive, so it is neither lost nor boosted."""
     qbeta = QB_BETA if method in ("is", "qbnorm") else DB_BETA1
     banks = [("q", qbeta)] + ([("g", DB_BETA2)] if method in ("dbnorm", "dualdis") else [])
-    arrays = stats.candidate_log_z(rows, banks)
     out = (qbeta + (DB_BETA2 if len(banks) == 2 else 0.0)) * s
     if len(s) == 0:
+        stats.candidate_log_z(rows, "q", qbeta)  # still says so when there is no query bank
         return out
     top = int(np.argmax(s))  # QB-Norm / DualDIS test the query's best candidate (first of equal maxima)
-    for log_z, active in arrays:
-        if method in ("is", "dbnorm") or (active[top] and np.isfinite(log_z).all()):
+    for bank, beta in banks:
+        log_z = stats.candidate_log_z(rows, bank, beta)
+        if method in ("is", "dbnorm") or (stats.is_active(int(rows[top]), bank) and np.isfinite(log_z).all()):
             out -= log_z
-        elif len(banks) == 1:  # QB-Norm: an inactive query keeps its raw scores
+        elif method == "qbnorm":  # an inactive query keeps its raw scores
             out = s.copy()
     return np.where(np.isfinite(out), out, -np.inf)
 

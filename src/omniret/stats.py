@@ -313,28 +313,29 @@ class SpaceStats:
             out[f"active_{key}"] = np.where(rows >= 0, st.active(n)[safe], False)
         return out
 
-    def candidate_log_z(self, rows: np.ndarray, banks: Sequence[tuple[str, float]]
-                        ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """One query's candidates (``rows``, -1 = unseen): ``(log Z, active)`` per requested bank
-        (``("q" | "g", beta)``), the single-query fast path of :meth:`hubness_arrays`."""
+    def candidate_log_z(self, rows: np.ndarray, bank: str, beta: float) -> np.ndarray:
+        """One query's candidates (``rows``, -1 = unseen): their ``log Z`` over the ``bank`` ("q" or "g")
+        at ``beta``, the median log Z for unseen ones (single-query fast path of :meth:`hubness_arrays`)."""
+        st = self._bank(bank)
+        known = rows >= 0
+        if known.all():
+            return st.log_z[beta][rows]
+        return np.where(known, st.log_z[beta][np.where(known, rows, 0)], st.neutral(beta))
+
+    def is_active(self, row: int, bank: str) -> bool:
+        """Whether item ``row`` is in the bank's activation set (QB-Norm); an unseen row (-1) is not."""
+        return row >= 0 and bool(self._bank(bank).active(len(self.ids))[row])
+
+    def _bank(self, bank: str) -> _BankStats:
+        st = self.qstats if bank == "q" else self.gstats
         if self.qstats is None:
             raise QueryError(
                 f"this hubness correction needs a query bank for space {self.space!r}: set one with "
                 "`omniret bank --queries FILE` or Index.set_query_bank(texts)")
-        n = len(self.ids)
-        known = rows >= 0
-        safe = np.where(known, rows, 0)
-        out = []
-        for key, beta in banks:
-            st = self.qstats if key == "q" else self.gstats
-            if st is None or not n:
-                raise QueryError(f"the {'gallery' if key == 'g' else 'query'} bank statistics of space "
-                                 f"{self.space!r} are empty; add items first")
-            lz, act = st.log_z[beta][safe], st.active(n)[safe]
-            if not known.all():
-                lz, act = np.where(known, lz, st.neutral(beta)), act & known
-            out.append((lz, act))
-        return out
+        if st is None or not self.ids:
+            raise QueryError(f"the {'gallery' if bank == 'g' else 'query'} bank statistics of space "
+                             f"{self.space!r} are empty; add items first")
+        return st
 
     def info(self) -> dict[str, Any]:
         qb = self.query_bank()
