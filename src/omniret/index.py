@@ -35,6 +35,7 @@ from omniret.query_args import (
 )
 from omniret.stats import Bank, SpaceStats
 from omniret.store.base import Filter, Store, WriteBatch
+from omniret.threads import query_threads, torch_threads
 
 SCHEMA_VERSION = 1
 ImageLike = Any  # a path, or a PIL image
@@ -186,16 +187,23 @@ class Index:
 
     # -- searching -----------------------------------------------------------------------------
     def embed_query(self, text: str | None = None, image: ImageLike | None = None) -> np.ndarray:
-        """The query vector ``(dim,)`` of a text or an image (a path or a PIL image)."""
+        """The query vector ``(dim,)`` of a text or an image (a path or a PIL image).
+
+        Encodes with one torch thread in the calling thread (a batch of one is latency-bound; see
+        :mod:`omniret.threads`, overridable with ``$OMNIRET_TORCH_THREADS``).
+        """
         if (text is None) == (image is None):
             raise QueryError("give exactly one of text= or image= to embed a query")
         if text is not None:
             if not isinstance(text, str) or not text.strip():
                 raise QueryError(f"query text must be a non-empty string, got {text!r}")
-            return self.encoder.encode_text([text], role=Role.QUERY)[0]
+            with torch_threads(query_threads()):
+                return self.encoder.encode_text([text], role=Role.QUERY)[0]
         if not self.encoder.supports(Modality.IMAGE):
             raise QueryError(f"model {self.encoder.name!r} cannot embed images; query with text instead")
-        return self.encoder.encode_images([load_query_image(image, self.encoder.image_size)], role=Role.QUERY)[0]
+        pil = load_query_image(image, self.encoder.image_size)
+        with torch_threads(query_threads()):
+            return self.encoder.encode_images([pil], role=Role.QUERY)[0]
 
     def search(
         self,

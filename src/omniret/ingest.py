@@ -32,6 +32,7 @@ from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
 from omniret.sources.walk import FileInfo, WalkResult, walk
 from omniret.store.base import SourceState, Store, WriteBatch
+from omniret.threads import ingest_threads, torch_threads
 
 #: modalities the single-machine ingest decodes (audio, video and PDFs: see :mod:`omniret.ingest_media`)
 DECODED_MODALITIES = frozenset(Modality)
@@ -62,6 +63,7 @@ class IngestOptions:
     pdf_ocr: bool = True  # OCR pages that have no text layer (RapidOCR)
     pdf_blocks: bool = True  # index layout blocks as children of their page
     pdf_max_pages: int | None = None
+    torch_threads: int | None = None  # None: max(1, cores - decode workers) or $OMNIRET_TORCH_THREADS; 0: torch's own
 
 
 @dataclass
@@ -219,7 +221,7 @@ def decode_stream(
     tasks: Sequence[DecodeTask], config: DecodeConfig, workers: int, *, window: int = 64
 ) -> Iterator[DecodedFile]:
     """Decode ``tasks`` in order, with at most ``window`` files in flight across ``workers`` processes."""
-    if workers <= 0 or len(tasks) < 2 * max(workers, 1):
+    if decode_processes(len(tasks), workers) == 0:
         for t in tasks:
             yield decode_file(t, config)
         return
@@ -237,6 +239,11 @@ def decode_stream(
             if nxt is not None:
                 pending.append(pool.apply_async(_decode_in_worker, (nxt,)))
             yield result
+
+
+def decode_processes(n_tasks: int, workers: int) -> int:
+    """Worker processes :func:`decode_stream` starts for ``n_tasks`` files: none for a handful."""
+    return workers if workers > 0 and n_tasks >= 2 * workers else 0
 
 
 def default_workers() -> int:
@@ -472,15 +479,18 @@ def run_add(
         n_group = 0
 
     window = max(4 * options.batch_size, 16)
-    for d in decode_stream(tasks, config, workers, window=window):
-        group.append(d)
-        n_group += _n_items(d)
-        done += 1
-        if n_group >= options.commit_every:
-            flush()
-        if progress:
-            progress(done, len(tasks))
-    flush()
+    # the encoder gets the cores the decode processes leave (omniret.threads); restored afterwards
+    n_threads = ingest_threads(decode_processes(len(tasks), workers), override=options.torch_threads)
+    with torch_threads(n_threads):
+        for d in decode_stream(tasks, config, workers, window=window):
+            group.append(d)
+            n_group += _n_items(d)
+            done += 1
+            if n_group >= options.commit_every:
+                flush()
+            if progress:
+                progress(done, len(tasks))
+        flush()
     if page_space is not None:  # pages of changed, pruned or now-failing files
         page_space.sync(store)
     report.seconds = time.perf_counter() - t0
