@@ -3,7 +3,8 @@
 Milvus has no multi-collection transactions, so what must change atomically with a batch lives here:
 the commit counter (rows in Milvus with ``seq`` above it are invisible), the one *pending* batch
 (its number and the URIs it touches, written before any Milvus write), source states, the error
-log, the manifest, space dimensions and per-commit tombstone counts (for ``deleted_since``).
+log, the manifest, space dimensions, per-commit tombstone counts (for ``deleted_since``) and the rows
+written to each collection since its last flush (for :mod:`omniret.store.milvus_flush`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class SideState:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
-            for key, value in (("seq", "0"), ("manifest", "{}"), ("pending", "")):
+            for key, value in (("seq", "0"), ("manifest", "{}"), ("pending", ""), ("unflushed", "{}")):
                 c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def transaction(self) -> _Tx:
@@ -115,6 +116,30 @@ class SideState:
         with self.transaction() as c:
             c.executemany("DELETE FROM sources WHERE uri = ?", [(u,) for u in uris])
             c.execute("UPDATE meta SET value = '' WHERE key = 'pending'")
+
+    def unflushed(self) -> dict[str, int]:
+        """Rows written (upserted or deleted) to each collection since its last flush; zeros left out."""
+        return {k: int(v) for k, v in json.loads(self.get("unflushed") or "{}").items() if int(v) > 0}
+
+    def add_unflushed(self, written: dict[str, int]) -> dict[str, int]:
+        """Add ``written`` rows to the per-collection counts; returns the new counts."""
+        with self.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'unflushed'").fetchone()
+            counts = {k: int(v) for k, v in json.loads(row[0] if row and row[0] else "{}").items()}
+            for name, n in written.items():
+                counts[name] = counts.get(name, 0) + int(n)
+            counts = {k: v for k, v in counts.items() if v > 0}
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('unflushed', ?)", (json.dumps(counts),))
+        return counts
+
+    def clear_unflushed(self, names: Sequence[str]) -> None:
+        """After a flush of ``names``: their counts go back to zero."""
+        with self.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'unflushed'").fetchone()
+            counts = json.loads(row[0] if row and row[0] else "{}")
+            for name in names:
+                counts.pop(name, None)
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('unflushed', ?)", (json.dumps(counts),))
 
     def set(self, key: str, value: str) -> None:
         with self.transaction() as c:
