@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -70,7 +71,7 @@ def parse_override(value: str | int | None, *, source: str = ENV) -> int | None:
         n = int(value)
     except (TypeError, ValueError):
         n = -1
-    if n < 0 or isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    if n < 0 or isinstance(value, bool):
         raise OmniretError(
             f"{source} must be a whole number of torch threads (1, 2...) or 0 to leave torch's setting "
             f"alone, got {value!r}; unset it to use the automatic policy"
@@ -117,8 +118,6 @@ def query_threads(*, override: int | None = None, environ: Mapping[str, str] | N
 
 def _torch() -> Any | None:
     """torch, imported if installed (encoders import it anyway), else ``None``."""
-    import sys
-
     mod = sys.modules.get("torch")
     if mod is not None:
         return mod
