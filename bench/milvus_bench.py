@@ -33,6 +33,7 @@ from omniret.items import Item, Modality
 from omniret.store.base import Store, WriteBatch
 from omniret.store.embedded import EmbeddedStore
 from omniret.store.milvus import MilvusStore
+from omniret.store.milvus_flush import DEFAULT_ROWS
 
 SPACE = "bench"
 
@@ -84,7 +85,8 @@ def bare_milvus(store: MilvusStore, q: np.ndarray, k: int = 10) -> float:
     return 1e3 * float(np.percentile(lat, 50))
 
 
-def run(n: int, dim: int, nq: int, folder: Path) -> list[tuple[str, float, dict[str, float]]]:
+def run(n: int, dim: int, nq: int, folder: Path, flush_rows: int = DEFAULT_ROWS,
+        only: str = "") -> list[tuple[str, float, dict[str, float]]]:
     mat = clustered(n, dim)
     rng = np.random.default_rng(1)
     q = mat[rng.integers(0, n, nq)] + 0.02 * rng.standard_normal((nq, dim)).astype(np.float32)
@@ -93,13 +95,15 @@ def run(n: int, dim: int, nq: int, folder: Path) -> list[tuple[str, float, dict[
     truth = np.argsort(-(q @ half.T), axis=1)[:, :10]
     backends: dict[str, Callable[[], Store]] = {
         "embedded (auto)": lambda: EmbeddedStore(folder / f"emb{n}"),
-        "milvus-lite FLAT": lambda: MilvusStore(f"milvus-lite://{folder}/flat{n}.db"),
+        "milvus-lite FLAT": lambda: MilvusStore(f"milvus-lite://{folder}/flat{n}.db", flush_rows=flush_rows),
         "milvus-lite HNSW": lambda: MilvusStore(f"milvus-lite://{folder}/hnsw{n}.db", index_type="HNSW",
                                                 index_params={"M": 16, "efConstruction": 200},
-                                                search_params={"ef": 64}),
+                                                search_params={"ef": 64}, flush_rows=flush_rows),
     }
     out = []
     for name, open_ in backends.items():
+        if only and only not in name:
+            continue
         store = open_()
         insert_s = fill(store, mat)
         pending = float("nan")
@@ -125,13 +129,15 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--flush-rows", type=int, default=DEFAULT_ROWS, help="MilvusStore flush_rows (default: its default)")
+    ap.add_argument("--only", default="", help="run only the backends whose name contains this (e.g. FLAT)")
     args = ap.parse_args()
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} shared cores, dim {args.dim}, {args.queries} queries, k=10",
              "", "| N | backend | insert s | insert rows/s | rows un-flushed after insert | first search ms | p50 ms "
              "| p99 ms | recall@10 | bare client p50 ms, no filter | load (1 min) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n:
-            for name, ins, r in run(n, args.dim, args.queries, Path(tmp)):
+            for name, ins, r in run(n, args.dim, args.queries, Path(tmp), args.flush_rows, args.only):
                 pending = "—" if np.isnan(r["pending"]) else f"{r['pending']:,.0f}"
                 lines.append(f"| {n:,} | {name} | {ins:.1f} | {n / ins:,.0f} | {pending} | {r['first_ms']:.1f} "
                              f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
