@@ -256,3 +256,37 @@ def test_filter_through_id_selector(tmp_path: Path, kind: str) -> None:
             assert all(x in set(ids) for x in got.ravel())
             rec = np.mean([len(set(got[i]) & {ids[j] for j in truth[i]}) / 10 for i in range(len(q))])
             assert rec >= 0.95
+
+
+def test_small_flat_searches_run_on_one_omp_thread_and_restore_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The single-query flat search pins FAISS to one OpenMP thread for the call only; results are unchanged."""
+    import faiss
+    import numpy as np
+
+    from omniret.items import Item, Modality
+    from omniret.store.base import WriteBatch
+    from omniret.store.embedded import EmbeddedStore
+    from omniret.store.faiss_index import one_omp_thread
+
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((500, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    store = EmbeddedStore(tmp_path / "idx")
+    batch = WriteBatch()
+    batch.add([Item(f"i{n}", f"/d/{n}", Modality.IMAGE) for n in range(500)], {"s": vecs})
+    store.commit(batch)
+    faiss.omp_set_num_threads(2)
+    seen: list[int] = []
+    with one_omp_thread(True):
+        seen.append(faiss.omp_get_max_threads())
+    assert seen == [1] and faiss.omp_get_max_threads() == 2
+    q = vecs[:3] + 0.01
+    s1, ids1 = store.search("s", q, 5)  # 3 queries: one thread
+    assert faiss.omp_get_max_threads() == 2
+    many = np.repeat(q, 4, axis=0)  # 12 queries: the default threads
+    s2, ids2 = store.search("s", many, 5)
+    np.testing.assert_array_equal(ids2[::4], ids1)
+    np.testing.assert_allclose(s2[::4], s1, rtol=1e-6)
+    exact = np.argsort(-(q @ vecs.T), axis=1)[:, :5]
+    assert [[int(x[1:]) for x in row] for row in ids1] == exact.tolist()
+    store.close()
