@@ -6,10 +6,12 @@ Two measured problems on small machines (``bench/RESULTS_scale.md``, ``bench/RES
   default (one thread per core) ``cores + workers`` busy threads share ``cores`` cores. The policy
   gives the encoder what the decoders leave: ``threads = max(1, cores - decode_workers)``, with
   ``cores = len(os.sched_getaffinity(0))`` (the cores this process may run on, not the machine's).
+  It favours stability over peak: on 2 cores with a mostly idle JPEG decoder, 2 threads are 1.4x
+  faster on an idle machine but 0.4-0.85x as fast once anything else wants a core.
 * **single-query encoding** is one tiny batch bound by latency. OpenMP threads spin-wait for each
   other at every op; on a loaded machine a parallel region waits for a descheduled thread (one
-  MiniLM query: ~23 ms with 1 thread, 170–640 ms with 2 while the other core is busy). One thread
-  is the robust choice: ``threads = 1``.
+  MiniLM query on 2 cores: 12.4 vs 9.6 ms idle, but 13 vs 21 ms median and 21 vs 157 ms p90 with
+  one core busy, for 1 vs 2 threads). One thread is the robust choice: ``threads = 1``.
 
 Override: ``$OMNIRET_TORCH_THREADS`` (read when a policy function is called, never at import) or
 the ``torch_threads`` argument: a positive integer is used for both kinds of work as is, ``0``
