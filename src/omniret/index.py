@@ -35,7 +35,7 @@ from omniret.query_args import (
 )
 from omniret.stats import Bank, SpaceStats
 from omniret.store.base import Filter, Store, WriteBatch
-from omniret.threads import query_threads, torch_threads
+from omniret.threads import query_threads, torch_threads, uses_torch
 
 SCHEMA_VERSION = 1
 ImageLike = Any  # a path, or a PIL image
@@ -197,12 +197,12 @@ class Index:
         if text is not None:
             if not isinstance(text, str) or not text.strip():
                 raise QueryError(f"query text must be a non-empty string, got {text!r}")
-            with torch_threads(query_threads()):
+            with torch_threads(query_threads(), load=uses_torch(self.encoder)):
                 return self.encoder.encode_text([text], role=Role.QUERY)[0]
         if not self.encoder.supports(Modality.IMAGE):
             raise QueryError(f"model {self.encoder.name!r} cannot embed images; query with text instead")
         pil = load_query_image(image, self.encoder.image_size)
-        with torch_threads(query_threads()):
+        with torch_threads(query_threads(), load=uses_torch(self.encoder)):
             return self.encoder.encode_images([pil], role=Role.QUERY)[0]
 
     def search(

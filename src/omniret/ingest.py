@@ -32,7 +32,7 @@ from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
 from omniret.sources.walk import FileInfo, WalkResult, walk
 from omniret.store.base import SourceState, Store, WriteBatch
-from omniret.threads import ingest_threads, torch_threads
+from omniret.threads import ingest_threads, torch_threads, uses_torch
 
 #: modalities the single-machine ingest decodes (audio, video and PDFs: see :mod:`omniret.ingest_media`)
 DECODED_MODALITIES = frozenset(Modality)
@@ -481,7 +481,7 @@ def run_add(
     window = max(4 * options.batch_size, 16)
     # the encoder gets the cores the decode processes leave (omniret.threads); restored afterwards
     n_threads = ingest_threads(decode_processes(len(tasks), workers), override=options.torch_threads)
-    with torch_threads(n_threads):
+    with torch_threads(n_threads, load=uses_torch(encoder)):
         for d in decode_stream(tasks, config, workers, window=window):
             group.append(d)
             n_group += _n_items(d)

@@ -118,10 +118,17 @@ def query_threads(*, override: int | None = None, environ: Mapping[str, str] | N
     return QUERY_THREADS
 
 
-def _torch() -> Any | None:
-    """torch, imported if installed (encoders import it anyway), else ``None``."""
+def uses_torch(encoder: Any) -> bool:
+    """Whether ``encoder`` runs torch: the torch-backed encoders expose a ``device``. Lets
+    :func:`torch_threads` import torch before such an encoder's first (lazy) load, and spares
+    others (numpy-only models, test fakes) the import."""
+    return hasattr(encoder, "device")
+
+
+def _torch(load: bool) -> Any | None:
+    """torch if imported; else imported when ``load`` and installed; else ``None``."""
     mod = sys.modules.get("torch")
-    if mod is not None:
+    if mod is not None or not load:
         return mod
     if importlib.util.find_spec("torch") is None:
         return None
@@ -140,14 +147,14 @@ def _per_thread(torch: Any) -> bool:
 
 
 @contextmanager
-def torch_threads(n: int | None) -> Iterator[int | None]:
+def torch_threads(n: int | None, *, load: bool = True) -> Iterator[int | None]:
     """Run the block with ``n`` torch intra-op threads in this thread, then restore the previous count.
 
-    ``n=None`` does nothing (as does a missing torch). Yields the count in force in the block
+    ``n=None`` does nothing (as does a missing torch, or torch not yet imported with ``load=False``). Yields the count in force in the block
     (``None`` when untouched). See the module docstring for what other threads see.
     """
     global _active
-    torch = _torch() if n is not None else None
+    torch = _torch(load) if n is not None else None
     if torch is None or n is None:
         yield None
         return
