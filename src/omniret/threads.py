@@ -4,10 +4,12 @@ Two measured problems on small machines (``bench/RESULTS_scale.md``, ``bench/RES
 
 * **ingest** encodes in this process while decode worker processes run beside it; with torch's
   default (one thread per core) ``cores + workers`` busy threads share ``cores`` cores. The policy
-  gives the encoder what the decoders leave: ``threads = max(1, cores - decode_workers)``, with
-  ``cores = len(os.sched_getaffinity(0))`` (the cores this process may run on, not the machine's).
-  It favours stability over peak: on 2 cores with a mostly idle JPEG decoder, 2 threads are 1.4x
-  faster on an idle machine but 0.4-0.85x as fast once anything else wants a core.
+  gives the encoder what the decoders leave, but never fewer than two threads where two cores exist:
+  ``threads = max(min(2, cores), cores - decode_workers)``, with ``cores = len(os.sched_getaffinity(0))``
+  (the cores this process may run on, not the machine's). A JPEG decoder keeps its core only partly
+  busy: on 2 cores with one decode process, 2 encoder threads were 1.4x faster than 1 on an idle
+  machine (and 0.4-0.85x as fast once anything else wanted a core — set ``OMNIRET_TORCH_THREADS=1``
+  on a shared machine). The floor keeps the idle-machine speed the ingest target was measured at.
 * **single-query encoding** is one tiny batch bound by latency. OpenMP threads spin-wait for each
   other at every op; on a loaded machine a parallel region waits for a descheduled thread (one
   MiniLM query on 2 cores: 12.4 vs 9.6 ms idle, but 13 vs 21 ms median and 21 vs 157 ms p90 with
@@ -94,7 +96,7 @@ def ingest_threads(
     decode_workers: int, *, cores: int | None = None, override: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int | None:
-    """Torch threads for encoding during ``add``: ``max(1, cores - decode_workers)``.
+    """Torch threads for encoding during ``add``: ``max(min(2, cores), cores - decode_workers)``.
 
     ``decode_workers`` is the number of decode processes (0 when decoding runs in this process,
     interleaved with encoding, which then may use every core). ``cores`` defaults to
@@ -106,7 +108,8 @@ def ingest_threads(
     forced = _resolve(override, environ)
     if forced is not None:
         return forced or None
-    return max(1, (usable_cores() if cores is None else cores) - decode_workers)
+    n = usable_cores() if cores is None else cores
+    return max(min(2, n), n - decode_workers)
 
 
 def query_threads(*, override: int | None = None, environ: Mapping[str, str] | None = None) -> int | None:
