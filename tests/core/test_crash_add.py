@@ -69,7 +69,7 @@ def test_sigkill_during_add_then_rerun_completes(tmp_path: Path) -> None:
     for i in range(n):
         make_image(corpus / f"img{i:03d}.png", tuple(int(x) for x in rng.integers(0, 255, 3)), stripe=bool(i % 2))
     index = str(tmp_path / "idx")
-    env = {**os.environ, "OMNIRET_FAKE_DELAY": "0.05"}
+    env = {**os.environ, "OMNIRET_FAKE_DELAY": "0.15"}  # slow enough that no round finishes before its kill
     tests_dir = str(Path(__file__).resolve().parents[1])
     random.seed(3)
     counts = []
