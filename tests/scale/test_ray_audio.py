@@ -4,10 +4,8 @@ from the manifest's ``audio_encoder`` entry), and text → audio search finds th
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +25,6 @@ sys.path.insert(0, str(HERE.parent / "media2"))
 
 from mediagen import animal_sounds_dir, make_video  # noqa: E402
 from tiny_clap import build  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    path = os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

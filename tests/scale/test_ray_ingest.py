@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,6 @@ from omniret.scale.ray_ingest import RayOptions, ray_add  # noqa: E402
 
 HERE = Path(__file__).parent
 
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    path = os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
 
 
 def make_folder(folder: Path, n_images: int = 14, n_texts: int = 3) -> None:
