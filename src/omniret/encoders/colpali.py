@@ -40,7 +40,6 @@ of the page (no crop, no padding).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -71,20 +70,11 @@ def _fix(ref: str) -> str:
 
 def _read_config(ref: str) -> dict[str, Any]:
     """The checkpoint's config.json: a local folder, the local HF cache, or the hub."""
-    if os.path.isdir(ref):
-        try:
-            with open(os.path.join(ref, "config.json"), encoding="utf-8") as f:
-                return dict(json.load(f))
-        except (OSError, ValueError) as e:
-            raise ModelError(f"colpali:{ref}: no readable config.json in the folder ({e}); save the model and "
-                             "its processor there with save_pretrained") from e
-    try:
-        from transformers import AutoConfig
+    from omniret.encoders.hf import _config
 
-        return dict(AutoConfig.from_pretrained(ref).to_dict())
-    except Exception as e:
-        raise ModelError(f"page model 'colpali:{ref}' cannot be loaded: its weights are not on this machine and "
-                         f"the hub cannot be reached ({type(e).__name__}); {_fix(ref)}") from e
+    return _config(ref, scheme="colpali", unreachable=(
+        f"page model 'colpali:{ref}' cannot be loaded: its weights are not on this machine and the hub "
+        f"cannot be reached ({{error}}); {_fix(ref)}"))  # {error}: filled in by _config
 
 
 class ColPaliEncoder:

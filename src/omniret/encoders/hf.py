@@ -33,22 +33,27 @@ _FAMILIES = {"clap": frozenset({Modality.TEXT, Modality.AUDIO}),
              "siglip": frozenset({Modality.TEXT, Modality.IMAGE})}
 
 
-def _config(path: str) -> dict[str, Any]:
-    """The checkpoint's config.json (a local folder, or the hub when there is network)."""
+def _config(path: str, *, scheme: str = "hf", unreachable: str | None = None) -> dict[str, Any]:
+    """The checkpoint's config.json (a local folder, or the local cache / hub through transformers).
+
+    ``scheme`` names the registry prefix in errors; ``unreachable`` replaces the message given when the
+    config cannot be had from the cache or the hub (the caller's own fix).
+    """
     if os.path.isdir(path):
         try:
             with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
                 return dict(json.load(f))
         except (OSError, ValueError) as e:
-            raise ModelError(f"hf:{path}: no readable config.json in the folder ({e}); save the model "
+            raise ModelError(f"{scheme}:{path}: no readable config.json in the folder ({e}); save the model "
                              "there with save_pretrained") from e
     try:
         from transformers import AutoConfig
 
         return dict(AutoConfig.from_pretrained(path).to_dict())
     except Exception as e:
-        raise ModelError(f"hf:{path}: cannot load the model config ({type(e).__name__}); without network, "
-                         "download it elsewhere, save_pretrained it to a folder and use 'hf:<folder>'") from e
+        raise ModelError(unreachable.replace("{error}", type(e).__name__) if unreachable else
+                         f"{scheme}:{path}: cannot load the model config ({type(e).__name__}); without network, "
+                         f"download it elsewhere, save_pretrained it to a folder and use '{scheme}:<folder>'") from e
 
 
 def _features(out: Any) -> Any:
