@@ -8,7 +8,6 @@ PDFs). Tests that need a missing one are skipped with the command that provides 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -66,13 +65,3 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if out is None:
         pytest.skip("espeak-ng missing: apt-get install -y espeak-ng")
     return out
-
-
-@pytest.fixture(scope="session")
-def texdoc() -> Path:
-    root = Path(os.environ.get("OMNIRET_TEXDOC", "/tmp/texdoc/x"))
-    base = root / "usr/share/doc/texlive-doc/latex"
-    if not base.is_dir():
-        pytest.skip("texlive PDFs missing: apt-get download texlive-latex-base-doc && dpkg-deb -x "
-                    "texlive-latex-base-doc_*.deb /tmp/texdoc/x")
-    return base

@@ -13,16 +13,3 @@ def colqwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from multivector.tiny_colqwen import build
 
     return build(tmp_path_factory.mktemp("colqwen2") / "ckpt")
-
-
-@pytest.fixture(scope="session")
-def texdoc() -> Path:
-    """texlive's LaTeX documentation PDFs (real documents with text layers and figures)."""
-    import os
-
-    root = Path(os.environ.get("OMNIRET_TEXDOC", "/tmp/texdoc/x"))
-    base = root / "usr/share/doc/texlive-doc/latex"
-    if not base.is_dir():
-        pytest.skip("texlive PDFs missing: apt-get download texlive-latex-base-doc && dpkg-deb -x "
-                    "texlive-latex-base-doc_*.deb /tmp/texdoc/x")
-    return base

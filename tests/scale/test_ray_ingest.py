@@ -16,9 +16,6 @@ from omniret.ingest import IngestOptions
 ray = pytest.importorskip("ray")
 from omniret.scale.ray_ingest import RayOptions, ray_add  # noqa: E402
 
-HERE = Path(__file__).parent
-
-
 
 def make_folder(folder: Path, n_images: int = 14, n_texts: int = 3) -> None:
     folder.mkdir(parents=True)

@@ -3,7 +3,6 @@ the single-machine path (a tiny random-init ColQwen2 rebuilt in the encoder acto
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,16 +16,10 @@ from omniret.items import Modality
 ray = pytest.importorskip("ray")
 from omniret.scale.ray_ingest import RayOptions, ray_add  # noqa: E402
 
-HERE = Path(__file__).parent
-
-
 
 @pytest.fixture(scope="module")
-def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = Path(os.environ.get("OMNIRET_TEXDOC", "/tmp/texdoc/x")) / "usr/share/doc/texlive-doc/latex"
-    if not base.is_dir():
-        pytest.skip("texlive PDFs missing: apt-get download texlive-latex-base-doc && dpkg-deb -x "
-                    "texlive-latex-base-doc_*.deb /tmp/texdoc/x")
+def docs(texdoc: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = texdoc
     d = tmp_path_factory.mktemp("docs")
     shutil.copy(base / "amsmath" / "amsxtra.pdf", d / "amsxtra.pdf")  # 2 pages
     shutil.copy(base / "carlisle" / "ltxtable.pdf", d / "ltxtable.pdf")  # 3 pages
