@@ -89,7 +89,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, float 
     store.search(SPACE, q[:1], k)  # builds the FAISS index from SQLite
     t_build = time.perf_counter() - t
     idx = store._indexes[SPACE]  # the same index object the store searches
-    kk = min(k if idx.kind != "ivfpq" else max(k * idx.cfg.rerank, idx.cfg.rerank_min), idx.n)
+    kk = min(k if idx.kind != "ivfpq" else idx.rerank_pool(k), idx.n)
     params = idx._params(None, kk)
 
     lat_store, lat_bare = [], []

@@ -269,9 +269,11 @@ class Index:
         for space, query in runs:
             o = replace(opts, gap="calibrate") if calibrate else opts
             stats = self._stats_of(space) if (o.gap != "none" or o.hubness != "none") else None
-            if stats is not None:
-                stats.refresh()  # O(1) when nothing was committed since the last refresh
+            if stats is not None and stats.version < 0:  # never built: calibrate's per-modality search needs counts
+                stats.refresh()
             ids, scores, keys = pipeline.candidates(self.store, stats, space, query.vector, o)
+            if stats is not None:  # up to at least the commit the ANN search ran against (no SQL if unchanged)
+                stats.refresh(seen=self.store.seen_version())
             caption_fn = ((lambda cand, q=query: self._caption_sims(q, cand))
                           if compose == "weimo" and image is not None and space == self.encoder.space else None)
             results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn, keys))

@@ -208,8 +208,8 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
            keys: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
     """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first). ``keys``:
     the candidates' vector keys from :func:`candidates` (faster statistics lookups), or None.
-    Call ``stats.refresh()`` before :func:`candidates` (a candidate newer than the statistics keeps
-    its raw score)."""
+    Refresh ``stats`` to at least the commit the candidates were searched at (a candidate newer than
+    the statistics keeps its raw score)."""
     if not ids:
         return ids, scores
     s = scores.copy()
@@ -222,7 +222,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
     if opts.gap != "none" or opts.hubness != "none":
         if stats is None:
             raise QueryError("this index has no statistics for its space yet; add items first")
-        rows = stats.rows_for(ids, keys)  # the caller refreshed the statistics before the ANN call
+        rows = stats.rows_for(ids, keys)
         if opts.gap == "center":
             s = _center(stats, query, rows, s)
         elif opts.gap == "calibrate":
@@ -277,7 +277,7 @@ def _center(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) ->
 
 def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
     """:func:`omniret.search.gap.tnorm_scores` for one query: ``(s - q.mu_m) / sqrt(q^T Sigma_m q)``,
-    one float32 gemv per modality present among the candidates."""
+    one packed symmetric float32 product per modality present among the candidates."""
     if not len(stats.mod):
         return s
     known = rows >= 0
@@ -285,11 +285,9 @@ def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray)
     mods = np.where(known, stats.mod[np.where(known, rows, 0)], a)
     q = np.asarray(query.vector, dtype=np.float64)
     loc = stats.means() @ q
-    covs = stats.covs()
-    q32 = q.astype(covs.dtype)
     var = np.ones(len(loc))
     for m in np.flatnonzero(np.bincount(mods, minlength=len(loc))):
-        var[m] = float(q32 @ (covs[m] @ q32))
+        var[m] = stats.query_variance(q, int(m))
     return (s - loc[mods]) / np.sqrt(np.maximum(var[mods], gapm._EPS))
 
 

@@ -157,6 +157,7 @@ def test_vector_keys_find_the_same_rows_as_ids(tmp_path) -> None:  # type: ignor
         np.testing.assert_array_equal(stats.rows_for(live, keys[0][: len(live)]), got)
         stats._key_table = table
         assert int((got < 0).sum()) == expect_unseen
+        assert stats.rows_for(["pad", "future"], np.array([-1, 10**6])).tolist() == [-1, -1]  # padding, unseen key
 
     commit("a", 30)
     stats.refresh()

@@ -198,6 +198,12 @@ class Store(ABC):
         """A number that grows with every commit (the commit counter)."""
         raise NotImplementedError(f"{type(self).__name__} does not track versions")
 
+    def seen_version(self) -> int:
+        """The commit number this store object last read, at least the one its latest search ran
+        against. Backends that cache it (the embedded store) answer without a round trip; the
+        default reads :meth:`version`."""
+        return self.version()
+
     def iter_vectors(
         self, space: str, *, since: int = 0, chunk: int = 10_000
     ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:

@@ -382,6 +382,10 @@ class EmbeddedStore(Store):
     def version(self) -> int:
         return self._current_seq()
 
+    def seen_version(self) -> int:
+        """The commit number the last freshness check read (every search makes one), no SQL."""
+        return self._seq if self._data_version is not None else self._current_seq()
+
     def iter_vectors(
         self, space: str, *, since: int = 0, chunk: int = 10_000
     ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:

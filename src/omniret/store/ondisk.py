@@ -32,7 +32,7 @@ column is a memory map).
 **Appends** go to an in-memory IVF-PQ *delta* sharing the base's quantisers (``m + 8`` bytes a
 vector, its lists saved as ``delta.ivl``); once it holds ``max(compact_min, compact_fraction·base)``
 vectors a *compaction* writes base + delta into a new compact file (same entries, same order) and
-empties the delta. Search over-fetches ``max(rerank·k, rerank_min)`` candidates by PQ distance
+empties the delta. Search over-fetches ``rerank_pool(k)`` candidates by PQ distance
 (``nprobe`` lists) from base and delta each and re-ranks their union exactly from the float16 rows
 of the memmap; deletes are masked exactly as in the other kinds.
 """
@@ -227,7 +227,7 @@ class OnDiskIndex(SpaceIndex):
             sel = faiss.IDSelectorBatch(allowed)
         elif self._not_masked is not None:
             sel = self._not_masked[0]
-        kk = min(max(k * self.cfg.rerank, self.cfg.rerank_min), len(self.vids))
+        kk = min(self.rerank_pool(k), len(self.vids))
         if kk == 0:
             return self._finish(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k, keyed)
         params = faiss.SearchParametersIVF()
