@@ -1,11 +1,14 @@
 """Latency each ranking stage adds to one search, end to end through the public API, at 100k and 1M items.
 
-    python bench/stage_e2e_bench.py --n 100000 [--n 1000000] [--queries 300]
+    python bench/stage_e2e_bench.py --n 100000 [--n 1000000] [--queries 500]
 
 Builds an index (embedded store, the offline model's 384-d text space) of N clustered unit vectors
 (image items) plus a 1,000-query bank, refreshes the per-space statistics once (timed separately: a
-one-off cost paid after a rebuild or a removal; additions are folded in incrementally), then times,
-query by query and in a fresh random order per query, for the same query vectors:
+one-off cost paid after a rebuild or a removal; additions are folded in incrementally), then times
+the paths below round-robin (a fresh random path order per round), each search with a query no
+other path has used, so no path finds another's candidates, vectors or item records in the CPU
+caches (running one query through every path back to back had let the bare search reuse the
+records that the paths returning the same top 10 had just read):
 
 - ANN alone: ``store.search(space, q, 10)`` (the FAISS call and the id mapping, nothing else);
 - bare search: ``Index.search(terms=[Term("vector", q)], k=10)`` — the product's search call with the
@@ -39,6 +42,7 @@ from omniret.store.base import WriteBatch
 from omniret.store.embedded import EmbeddedStore
 
 ANN, BARE = "ANN alone: store.search (k=10)", "bare search: Index.search, no stage"
+N_TEST = 500  # queries per path (each path gets its own)
 STAGES = {"hubness=qbnorm": {"hubness": "qbnorm"}, "hubness=is": {"hubness": "is"},
           "hubness=dbnorm": {"hubness": "dbnorm"}, "gap=center": {"gap": "center"},
           "gap=calibrate": {"gap": "calibrate"}}
@@ -62,7 +66,7 @@ def build(folder: Path, n: int, space: str, dim: int, seed: int = 0) -> tuple[Em
                   {space: vecs})
         store.commit(batch)
     ingest = time.perf_counter() - t0
-    queries = clustered(1300, dim, rng, centers)
+    queries = clustered(1000 + (len(STAGES) + 2) * N_TEST, dim, rng, centers)
     return store, queries, ingest
 
 
@@ -95,12 +99,13 @@ def run(n: int, n_queries: int) -> list[str]:
         t0 = time.perf_counter()
         stats.refresh(force=True)
         refresh_s = time.perf_counter() - t0
-        tests = queries[1000 : 1000 + n_queries]
         times: dict[str, list[float]] = {ANN: [], BARE: [], **{k: [] for k in STAGES}}
+        own = {name: queries[1000 + j * N_TEST : 1000 + j * N_TEST + n_queries] for j, name in enumerate(times)}
         order_rng = np.random.default_rng(1)
-        for q in tests:
-            terms = [Term("vector", q, 1.0)]
-            for name in order_rng.permutation(list(times)):  # a fresh order per query: no path always runs first
+        for i in range(n_queries):
+            for name in order_rng.permutation(list(times)):  # a fresh order per round: no path always runs first
+                q = own[name][i]
+                terms = [Term("vector", q, 1.0)]
                 if name == ANN:
                     time_one(lambda q=q: store.search(space, q[None, :], 10), times[name])
                 else:
@@ -129,13 +134,13 @@ def run(n: int, n_queries: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, action="append")
-    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--queries", type=int, default=N_TEST, help=f"queries per path (at most {N_TEST})")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     lines = ["# Stage latency end to end (`bench/stage_e2e_bench.py`)", "",
              f"Command: `python bench/stage_e2e_bench.py {' '.join(f'--n {n}' for n in args.n or [100_000])} "
              f"--queries {args.queries}`; 384-d clustered unit vectors in the offline model's space, k = 10, K' = 100 candidates for the "
-             "stages; 2 shared CPU cores. Each query runs every path back to back, in a fresh random order per query.", ""]
+             "stages; 2 shared CPU cores. Each path searches its own queries (none shared between paths), one search per path a round, in a fresh random path order per round.", ""]
     for n in args.n or [100_000]:
         lines += run(n, args.queries) + [""]
         text = "\n".join(lines)  # written after each size, so a long run keeps what it measured

@@ -281,7 +281,7 @@ class Index:
             results.append(self.page_space.run(page_q, opts, self.store, calibrate))  # type: ignore[union-attr]
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
         # records only for the hits returned (the stages' K' candidates stay ids); rollups need them all
-        hits = self._hits(list(zip(ids, np.asarray(merged).tolist(), strict=True)), k if gran == "item" else None)
+        hits = self._hits(ids, merged, k if gran == "item" else None)
         if page_q is not None:
             hits = self.page_space.mark_hits(hits, results[-1], page_q, k)  # type: ignore[union-attr]
         if runs:
@@ -360,7 +360,7 @@ class Index:
             return []
         tokens = self.page_space.query_tokens(text)
         ids, scores = self.page_space.search(tokens, k=k, candidates=candidates)
-        return self.page_space.with_regions(self._hits(list(zip(ids, scores.tolist(), strict=True))), tokens)
+        return self.page_space.with_regions(self._hits(ids, scores), tokens)
 
     def parse_expression(self, expr: str) -> list[Term]:
         """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""
@@ -480,15 +480,18 @@ class Index:
             self.stats().set_query_bank(Bank(np.stack(vecs), list(texts), "query-log"), append=True)
             self._pending.clear()
 
-    def _hits(self, pairs: Sequence[tuple[str, float]], limit: int | None = None) -> list[Hit]:
-        """Hits for ``(id, score)`` pairs, best first; with ``limit``, the first ``limit`` whose item
-        still exists (records are read a slice at a time, so K' candidates cost k reads)."""
+    def _hits(self, ids: Sequence[str], scores: Sequence[float] | np.ndarray, limit: int | None = None) -> list[Hit]:
+        """Hits for ``ids`` with their ``scores``, best first; with ``limit``, the first ``limit`` whose
+        item still exists (ids and records are read a slice at a time, so K' candidates cost k reads)."""
+        if len(ids) != len(scores):
+            raise ValueError(f"{len(ids)} ids but {len(scores)} scores")
         out: list[Hit] = []
-        start, step = 0, len(pairs) if limit is None else limit
-        while start < len(pairs) and (limit is None or len(out) < limit):
-            chunk = pairs[start : start + max(step, 1)]
-            items = self.store.get([i for i, _ in chunk])
-            out += [make_hit(it, s) for it, (_, s) in zip(items, chunk, strict=True) if it is not None]
+        start, step = 0, max(len(ids) if limit is None else limit, 1)
+        while start < len(ids) and (limit is None or len(out) < limit):
+            chunk = list(ids[start : start + step])
+            sc = np.asarray(scores[start : start + step], dtype=np.float64).tolist()
+            items = self.store.get(chunk)
+            out += [make_hit(it, s) for it, s in zip(items, sc, strict=True) if it is not None]
             start += len(chunk)
         return out if limit is None else out[:limit]
 

@@ -18,6 +18,7 @@ O(K') work:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from omniret.search import composed as comp
 from omniret.search import fusion
 from omniret.search import gap as gapm
 from omniret.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
-from omniret.store.base import Filter, Store
+from omniret.store.base import Filter, IdRow, Store
 
 HUBNESS = ("none", "is", "qbnorm", "dbnorm", "dualdis")
 GAP = ("none", "center", "calibrate")
@@ -162,15 +163,15 @@ def compose_query(method: str, v: np.ndarray, t: np.ndarray, alpha: float | None
 
 
 def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray, opts: SearchOptions
-               ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+               ) -> tuple[Sequence[str], np.ndarray, np.ndarray | None]:
     """ANN candidates ``(ids, scores, vector keys or None)``; per modality when calibrating so each
     modality is represented. Keys (see :meth:`Store.search_keyed`) are asked for only when a stage
     will look the candidates up in the statistics."""
     depth = opts.depth()
     where = opts.where
     mods: list[Modality | None] = [None]
-    if opts.gap == "calibrate" and stats is not None and (where is None or where.modalities is None
-                                                          or len(where.modalities) > 1):
+    if opts.gap == "calibrate" and stats is not None and stats.only_modality() is None and (
+            where is None or where.modalities is None or len(where.modalities) > 1):
         present = [m for m, n in zip(MODALITIES, stats.counts(), strict=True) if n
                    and (where is None or where.modalities is None or m in where.modalities)]
         # one search per modality only when several are present (a modality filter costs a SQL pass)
@@ -185,11 +186,15 @@ def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray
             s, i, kk = store.search_keyed(space, q[None, :], depth, w)
         else:
             (s, i), kk = store.search(space, q[None, :], depth, w), None
-        row, sc, kr = i[0].tolist(), np.asarray(s[0], dtype=np.float64), None if kk is None else kk[0]
-        if None in row or opts.exclude:  # padding (None) and excluded items out
-            keep = [n for n, doc in enumerate(row) if doc is not None and doc not in opts.exclude]
-            row, sc, kr = [row[n] for n in keep], sc[keep], None if kr is None else kr[keep]
-        ids.extend(row)
+        row: Sequence[str | None] = i[0] if isinstance(i[0], IdRow) else i[0].tolist()  # IdRow: ids read lazily
+        sc, kr = np.asarray(s[0], dtype=np.float64), None if kk is None else kk[0]
+        if opts.exclude or (row.padded() if isinstance(row, IdRow) else None in row):  # padding, excluded out
+            listed = list(row)
+            keep = [n for n, doc in enumerate(listed) if doc is not None and doc not in opts.exclude]
+            row, sc, kr = [listed[n] for n in keep], sc[keep], None if kr is None else kr[keep]
+        if len(mods) == 1:
+            return row, sc, kr  # type: ignore[return-value]  # (None slots were dropped above)
+        ids.extend(row)  # type: ignore[arg-type]
         scores.append(sc)
         keys = None if keys is None or kr is None else [*keys, kr]
     out_keys = np.concatenate(keys) if keys else None
@@ -202,22 +207,23 @@ def _with_modality(where: Filter | None, m: Modality) -> Filter:
                   base.parent_id, base.ids)
 
 
-def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids: list[str],
+def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids: Sequence[str],
            scores: np.ndarray, opts: SearchOptions,
            caption_sims: Callable[[list[str]], np.ndarray | None] | None = None,
-           keys: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+           keys: np.ndarray | None = None) -> tuple[Sequence[str], np.ndarray]:
     """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first). ``keys``:
     the candidates' vector keys from :func:`candidates` (faster statistics lookups), or None.
     Refresh ``stats`` to at least the commit the candidates were searched at (a candidate newer than
     the statistics keeps its raw score)."""
     if not ids:
         return ids, scores
-    s = scores.copy()
+    s = scores  # the stages below return new arrays; WeiMoCIR's branch writes into a copy
     if opts.compose == "weimo" and caption_sims is not None:
-        s_q2c = caption_sims(ids)
+        s_q2c = caption_sims(list(ids))
         if s_q2c is not None:
             beta = WEIMO_BETA if opts.beta is None else opts.beta
             have = ~np.isnan(s_q2c)
+            s = s.copy()
             s[have] = comp.weimocir_from_sims(s[have], s_q2c[have], beta)
     if opts.gap != "none" or opts.hubness != "none":
         if stats is None:
@@ -231,8 +237,10 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
             s = _hubness(stats, rows, s, opts.hubness)
     if opts.hybrid != "none":
         return _hybrid(store, query, ids, s, opts)
-    order = rank_order(ids, s)
-    return [ids[i] for i in order.tolist()], s[order]  # (a list of ints indexes faster than numpy scalars)
+    order, ranked = _rank(ids, s)
+    if isinstance(ids, IdRow):
+        return ids.take(order), ranked  # still lazy: only the ids shown are looked up
+    return [ids[i] for i in order.tolist()], ranked  # (a list of ints indexes faster than numpy scalars)
 
 
 def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
@@ -241,11 +249,17 @@ def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
     A stable sort of ``-s`` settles everything but equal scores; the id tie-break (a string sort)
     only runs when two scores are equal, which is rare with float scores.
     """
+    return _rank(ids, s)[0]
+
+
+def _rank(ids: Sequence[str], s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rank_order` and the scores in that order."""
     order = np.argsort(-s, kind="stable")
     ranked = s[order]
     if len(ranked) > 1 and (ranked[1:] == ranked[:-1]).any():
-        order = np.lexsort((np.array(ids, dtype=object).astype(str), -s))
-    return order
+        order = np.lexsort((np.array(list(ids), dtype=object).astype(str), -s))
+        ranked = s[order]
+    return order, ranked
 
 
 # The stage fast paths below work on one query's K' candidates with a handful of numpy calls each
@@ -256,35 +270,37 @@ def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
 def _center(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
     """:func:`omniret.search.gap.center_scores` from per-item precomputed terms (no vector reads):
 
-        cos(q - mu_a, g - mu_b) = (s - q.mu_b - g.mu_a + mu_a.mu_b) / (|q - mu_a| |g - mu_b|)
+        cos(q - mu_a, g - mu_b) = (s - q.mu_b - (g.mu_a - mu_a.mu_b)) / (|q - mu_a| |g - mu_b|)
 
-    with ``g.mu_a`` (``center_dots``), ``|g - mu_b|`` (``center_gnorm``) per item and
-    ``mu_a.mu_b`` (``center_mumu``) frozen at the last full statistics build.
+    with ``g.mu_a - mu_a.mu_b`` and ``|g - mu_b|`` read from one row of ``stats.center_rec`` per
+    candidate, the means frozen at the last full statistics build.
     """
-    if not len(stats.mod):
+    if not len(stats.mod) or not len(s):
         return s
-    known = rows >= 0
-    safe = np.where(known, rows, 0)
-    a = MOD_CODE[query.modality.value]
-    q = np.asarray(query.vector, dtype=np.float64)
-    q_mu = stats.center_means @ q
-    mods = stats.mod[safe]
-    num = s - q_mu[mods] - stats.center_dots[safe, a] + stats.center_mumu[a, mods]
-    q_norm = np.sqrt(max(q @ q - 2.0 * q_mu[a] + stats.center_mumu[a, a], 0.0))
-    out = num / np.maximum(q_norm * stats.center_gnorm[safe], gapm._EPS)
-    return np.where(known, out, s)
+    a = MOD_CODE[query.modality]  # (a StrEnum hashes as its value)
+    q = np.asarray(query.vector, dtype=np.float32)
+    q_mu = stats.center_means32 @ q  # float32 products, float64 arithmetic below
+    rec = stats.center_rec[rows]  # rows of -1 read the last item: replaced by the raw score below
+    only = stats.only_modality()
+    q_mu_b = float(q_mu[only]) if only is not None else q_mu[stats.mod[rows]]
+    q_norm = math.sqrt(max(float(q @ q) - 2.0 * float(q_mu[a]) + stats.center_mumu[a, a], 0.0))
+    out = (s - q_mu_b - rec[:, a]) / np.maximum(q_norm * rec[:, -1], gapm._EPS)
+    return out if rows.min() >= 0 else np.where(rows >= 0, out, s)
 
 
 def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
     """:func:`omniret.search.gap.tnorm_scores` for one query: ``(s - q.mu_m) / sqrt(q^T Sigma_m q)``,
     one packed symmetric float32 product per modality present among the candidates."""
-    if not len(stats.mod):
+    if not len(stats.mod) or not len(s):
         return s
-    known = rows >= 0
-    a = MOD_CODE[query.modality.value]
-    mods = np.where(known, stats.mod[np.where(known, rows, 0)], a)
-    q = np.asarray(query.vector, dtype=np.float64)
-    loc = stats.means() @ q
+    q = np.asarray(query.vector, dtype=np.float32)
+    only = stats.only_modality()
+    if only is not None and rows.min() >= 0:  # one modality: two scalars
+        loc_m = float(stats.means32()[only] @ q)
+        return (s - loc_m) / math.sqrt(max(stats.query_variance(q, only), gapm._EPS))
+    loc = stats.means32() @ q
+    a = MOD_CODE[query.modality]
+    mods = np.where(rows >= 0, stats.mod[rows], a)
     var = np.ones(len(loc))
     for m in np.flatnonzero(np.bincount(mods, minlength=len(loc))):
         var[m] = stats.query_variance(q, int(m))
@@ -303,13 +319,20 @@ def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) ->
         stats.candidate_log_z(rows, "q", qbeta)  # still says so when there is no query bank
         return out
     top = int(np.argmax(s))  # QB-Norm / DualDIS test the query's best candidate (first of equal maxima)
+    if method == "qbnorm" and not stats.is_active(int(rows[top]), "q"):
+        return s  # an inactive query keeps its raw scores (the caller's array, not written to)
+    finite = True
     for bank, beta in banks:
         log_z = stats.candidate_log_z(rows, bank, beta)
-        if method in ("is", "dbnorm") or (stats.is_active(int(rows[top]), bank) and np.isfinite(log_z).all()):
+        ok = stats.log_z_finite(bank, beta)
+        if method in ("is", "dbnorm") or (stats.is_active(int(rows[top]), bank)
+                                          and (ok or bool(np.isfinite(log_z).all()))):
             out -= log_z
+            finite = finite and ok
         elif method == "qbnorm":  # an inactive query keeps its raw scores
             out = s.copy()
-    return np.where(np.isfinite(out), out, -np.inf)
+    # -inf - (-inf) is NaN: an infinite score ranks last (finite log Z and scores need no pass)
+    return out if finite and np.isfinite(out.sum()) else np.where(np.isfinite(out), out, -np.inf)
 
 
 def _hybrid(store: Store, query: Query, ids: list[str], s: np.ndarray, opts: SearchOptions

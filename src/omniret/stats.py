@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.linalg.blas import sspmv as _sspmv
+from scipy.linalg.blas import ssymv as _ssymv
 
 from omniret.errors import QueryError
 from omniret.items import Modality
@@ -74,12 +74,19 @@ class _BankStats:
     top_scores: np.ndarray  # (Nb, k)
     _active: np.ndarray | None = None
     _neutral: dict[float, float] = field(default_factory=dict)
+    _finite: dict[float, bool] = field(default_factory=dict)
 
     def active(self, n: int) -> np.ndarray:
         """QB-Norm's activation set as an (n,) mask, computed once (O(n)) and reused by every query."""
         if self._active is None or len(self._active) != n:
             self._active = hub.activation_mask(self.top_ids, n)
         return self._active
+
+    def finite(self, beta: float) -> bool:
+        """Whether every log Z at ``beta`` is finite (computed once)."""
+        if beta not in self._finite:
+            self._finite[beta] = bool(np.isfinite(self.log_z[beta]).all())
+        return self._finite[beta]
 
     def neutral(self, beta: float) -> float:
         """The median log Z, given to candidates newer than the statistics (computed once)."""
@@ -110,11 +117,14 @@ class SpaceStats:
         self._gbank: np.ndarray | None = None
         self._means: np.ndarray | None = None
         self._covs: np.ndarray | None = None
-        self._packed: list[np.ndarray] | None = None
+        self._means32: np.ndarray | None = None
         self.center_means = np.zeros((len(MODALITIES), 0))
+        self.center_means32 = np.zeros((len(MODALITIES), 0), np.float32)
         self.center_mumu = np.zeros((len(MODALITIES), len(MODALITIES)))
-        self.center_dots = np.zeros((0, len(MODALITIES)))
-        self.center_gnorm = np.zeros(0)
+        #: per item: ``g.mu_a - mu_a.mu_b`` for each query modality ``a`` (columns 0..M-1; ``b`` the
+        #: item's own modality), then ``|g - mu_b|`` (column M): one row gather serves a query
+        self.center_rec = np.zeros((0, len(MODALITIES) + 1))
+        self._present: tuple[int, ...] | None = None
 
     # -- banks ---------------------------------------------------------------------------------
     def _bank_path(self, kind: str) -> Path:
@@ -183,7 +193,7 @@ class SpaceStats:
         self._table = None
 
     def _rebuild(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
-        self._means = self._covs = self._packed = None
+        self._means = self._covs = self._present = self._means32 = None
         self.ids, self.mod, self.dim = ids, mods, vecs.shape[1]
         self.row = {i: n for n, i in enumerate(ids)}
         self.moments = [gapm.moments(vecs[mods == c]) if (mods == c).any() else
@@ -202,15 +212,15 @@ class SpaceStats:
         # build, and every item keeps its dot product with each of them (see center_scores)
         self.center_means = self._compute_means()
         self.center_mumu = self.center_means @ self.center_means.T
-        self.center_dots = np.zeros((0, len(MODALITIES)))
-        self.center_gnorm = np.zeros(0)
+        self.center_means32 = self.center_means.astype(np.float32)
+        self.center_rec = np.zeros((0, len(MODALITIES) + 1))
         self._center_terms(vecs, mods)
 
     def _append(self, ids: list[str], mods: np.ndarray, vecs: np.ndarray) -> None:
         """Fold newly added items in: moments add up, log Z and top-k lists merge column-wise."""
         if not ids:
             return
-        self._means = self._covs = self._packed = None
+        self._means = self._covs = self._present = self._means32 = None
         if not self.ids:
             self._rebuild(ids, mods, vecs)
             return
@@ -230,15 +240,28 @@ class SpaceStats:
             self.gstats = _extend(self.gstats, self._gbank, vecs, first)
 
     def _center_terms(self, vecs: np.ndarray, mods: np.ndarray) -> None:
-        """Append each new item's dots with the frozen modality means and its centred norm
-        ``|g - mu_b| = sqrt(|g|^2 - 2 g.mu_b + |mu_b|^2)`` (``b`` its own modality; ``|g|`` is
-        taken as stored: float16 storage leaves it 1 ± 1e-4)."""
+        """Append each new item's centring record (see ``center_rec``): its dots with the frozen
+        modality means less ``mu_a.mu_b``, and its centred norm ``|g - mu_b| = sqrt(|g|^2 - 2 g.mu_b +
+        |mu_b|^2)`` (``b`` its own modality; ``|g|`` is taken as stored: float16 storage leaves it 1 ± 1e-4)."""
         dots = ((vecs @ self.center_means.T.astype(vecs.dtype)).astype(np.float64) if len(vecs)
                 else np.zeros((0, len(MODALITIES))))  # in the vectors' dtype: no float64 copy of N x d
         sq = np.einsum("ij,ij->i", vecs, vecs).astype(np.float64)
         g2 = sq - 2.0 * dots[np.arange(len(dots)), mods] + np.diag(self.center_mumu)[mods]
-        self.center_dots = np.concatenate([self.center_dots, dots])
-        self.center_gnorm = np.concatenate([self.center_gnorm, np.sqrt(np.maximum(g2, 0.0))])
+        rec = np.empty((len(dots), len(MODALITIES) + 1))
+        rec[:, :-1] = dots - self.center_mumu[:, mods].T
+        rec[:, -1] = np.sqrt(np.maximum(g2, 0.0))
+        self.center_rec = np.concatenate([self.center_rec, rec])
+
+    @property
+    def center_gnorm(self) -> np.ndarray:
+        """Each item's centred norm ``|g - mu_b|``."""
+        return self.center_rec[:, -1]
+
+    def only_modality(self) -> int | None:
+        """The code of the one modality every item has, or None when several (or none) are present."""
+        if self._present is None:
+            self._present = tuple(int(c) for c in np.flatnonzero(self.counts()))
+        return self._present[0] if len(self._present) == 1 else None
 
     # -- accessors used by the search stages ------------------------------------------------------
     def means(self) -> np.ndarray:
@@ -246,6 +269,12 @@ class SpaceStats:
         if self._means is None:
             self._means = self._compute_means()
         return self._means
+
+    def means32(self) -> np.ndarray:
+        """:meth:`means` in float32 (what a float32 query multiplies without a conversion); cached per refresh."""
+        if self._means32 is None or self._means is None:
+            self._means32 = self.means().astype(np.float32)
+        return self._means32
 
     def _compute_means(self) -> np.ndarray:
         out = np.zeros((len(MODALITIES), self.dim))
@@ -270,15 +299,14 @@ class SpaceStats:
     def query_variance(self, q: np.ndarray, m: int) -> float:
         """``q^T Sigma_m q`` (T-norm's variance of a query's scores over modality ``m``).
 
-        Reads the covariance in BLAS packed symmetric form (``sspmv``: the d(d+1)/2 entries of one
-        triangle, float32), half the bytes of a dense d x d gemv: at 384-d, 296 instead of 590 KB a
-        query, which the ANN scan has just pushed out of the CPU caches (cold: 25 vs 45 us).
+        BLAS ``ssymv`` reads one triangle of the float32 covariance, half the bytes of a dense gemv
+        (at 384-d, ~300 of 590 KB a query, which the ANN scan has just pushed out of the CPU
+        caches): 21 vs 42 us cold, 7 vs 8 us hot on the development machine (packed ``sspmv``,
+        which reads the same bytes, computes slower: 23 / 15 us).
         """
-        if self._packed is None:
-            lower = np.tril_indices(self.dim)  # row-major lower = column-major upper, BLAS 'U' packing
-            self._packed = [c[lower].astype(np.float32) for c in self.covs()]
         q32 = np.ascontiguousarray(q, dtype=np.float32)
-        return float(q32 @ _sspmv(self.dim, 1.0, self._packed[m], q32))
+        # the transpose of a C-ordered symmetric matrix is the same matrix, Fortran-ordered: no copy
+        return float(q32 @ _ssymv(1.0, self.covs()[m].T, q32, lower=1))
 
     def rows_for(self, ids: Sequence[str], keys: np.ndarray | None) -> np.ndarray:
         """Row positions of candidates from their vector keys (one binary search per candidate, all in
@@ -289,8 +317,9 @@ class SpaceStats:
         if not len(have):
             return np.full(len(ids), -1, dtype=np.int64)
         table = self._key_table()
-        if table is not None:  # one gather: keys past the table (newer) and -1 (padding) land on the -1 sentinel
-            return table[np.minimum(keys, len(table) - 1)]
+        if table is not None:  # one gather: keys past the table (newer ones) clip to its -1 sentinel,
+            # negative ones (padding) to slot 0, also -1 while no key is 0 (SQLite row ids start at 1)
+            return table.take(keys, mode="clip") if have[0] > 0 else table[np.minimum(keys, len(table) - 1)]
         pos = np.minimum(np.searchsorted(have, keys), len(have) - 1)
         return np.where((have[pos] == keys) & (keys >= 0), pos, -1)
 
@@ -335,10 +364,14 @@ class SpaceStats:
         """One query's candidates (``rows``, -1 = unseen): their ``log Z`` over the ``bank`` ("q" or "g")
         at ``beta``, the median log Z for unseen ones (single-query fast path of :meth:`hubness_arrays`)."""
         st = self._bank(bank)
-        known = rows >= 0
-        if known.all():
+        if not len(rows) or rows.min() >= 0:
             return st.log_z[beta][rows]
+        known = rows >= 0
         return np.where(known, st.log_z[beta][np.where(known, rows, 0)], st.neutral(beta))
+
+    def log_z_finite(self, bank: str, beta: float) -> bool:
+        """Whether every item's log Z over ``bank`` at ``beta`` is finite (then so is each candidate's)."""
+        return self._bank(bank).finite(beta)
 
     def is_active(self, row: int, bank: str) -> bool:
         """Whether item ``row`` is in the bank's activation set (QB-Norm); an unseen row (-1) is not."""

@@ -34,6 +34,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from omniret.store.base import IdRow
+
 #: a flat search of at most this many queries runs on one OpenMP thread (see one_omp_thread)
 SMALL_BATCH = 8
 
@@ -330,17 +332,31 @@ class SpaceIndex:
         vals[empty] = -np.inf
         return vals, out
 
+    @staticmethod
+    def _pad(scores: np.ndarray, pos: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` columns: ``-inf`` scores and position -1 in empty slots."""
+        out_s = np.full((len(scores), k), -np.inf, dtype=np.float32)
+        out_p = np.full((len(scores), k), -1, dtype=np.int64)
+        w = min(k, scores.shape[1])
+        out_p[:, :w] = pos[:, :w]
+        out_s[:, :w] = scores[:, :w]
+        out_s[out_p < 0] = -np.inf
+        return out_s, out_p
+
     def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int, keyed: bool = False) -> tuple[np.ndarray, ...]:
         """Pad to ``k`` columns and map positions to item ids (``-inf`` / ``None`` where empty); with
         ``keyed``, also the hits' vids (the store's vector keys, -1 where empty)."""
-        nq = len(scores)
-        out_s = np.full((nq, k), -np.inf, dtype=np.float32)
-        out_p = np.full((nq, k), -1, dtype=np.int64)
-        w = min(k, scores.shape[1])
-        out_p[:, :w] = pos[:, :w]
+        full = scores.shape[1] == k and (not pos.size or pos.min() >= 0)  # k hits a query: no padding
+        if keyed and len(self.item_ids):  # ids looked up when read (IdRow); -1 positions are empty slots
+            if not full:
+                scores, pos = self._pad(scores, pos, k)
+            keys = self.vids[pos] if full else np.where(pos < 0, -1, self.vids[np.maximum(pos, 0)])
+            return scores, [IdRow(self.item_ids, row) for row in pos], keys
+        if full and len(self.item_ids):
+            return scores, self.item_ids[pos]
+        out_s, out_p = self._pad(scores, pos, k)
+        nq = len(out_s)
         empty = out_p < 0
-        out_s[:, :w] = scores[:, :w]
-        out_s[empty] = -np.inf
         ids = np.full((nq, k), None, dtype=object)
         if len(self.item_ids):
             ids = self.item_ids[np.where(empty, 0, out_p)]
