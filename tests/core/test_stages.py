@@ -100,6 +100,26 @@ def test_stats_follow_additions_incrementally(text_index: omniret.Index, tmp_pat
     assert {inc[0][i] for i in inc[2].ravel()} == {st.ids[i] for i in st.qstats.top_ids.ravel()}
 
 
+def test_stage_search_sees_another_writers_commit(text_index: omniret.Index, tmp_path: Path) -> None:
+    """The statistics refresh after the ANN call, from the commit number that call read: items another
+    store object (another process) committed are candidates *and* in the statistics on the next search."""
+    idx = text_index
+    st = idx.stats()
+    idx.search("apple", k=5, gap="center")
+    before = st.version
+    assert idx.store.seen_version() == before  # cached: no SQL until the next freshness check
+    other = omniret.open(str(tmp_path / "idx"), model="fake")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "new.txt").write_text("apple apple apple apple")
+    other.add(str(extra), workers=0)
+    other.close()
+    hits = idx.search("apple apple apple apple", k=3, gap="center")
+    assert st.version > before and st.version == idx.store.version()
+    new_id = next(h.id for h in hits if h.uri.endswith("new.txt"))
+    assert st.rows_of([new_id])[0] >= 0  # centred with its statistics, not left at its raw score
+
+
 def test_gap_center_and_calibrate_match_reference(tmp_path: Path, corpus: Path) -> None:
     for i in range(8):
         make_image(corpus / f"extra{i}.png", (i * 30, 100, 255 - i * 30), stripe=bool(i % 2))

@@ -21,11 +21,10 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmbeddedStore, SpaceStats, dict[str, np.ndarray]]:
-    """A store of 60 text and 90 image items with a gap between the modalities, plus 30 added later."""
+def _build(folder, parts):  # type: ignore[no-untyped-def]
+    """A store from ``parts`` [(id prefix, count, modality)], the last one committed after the
+    statistics' first refresh (folded in incrementally: the centring means stay frozen)."""
     rng = np.random.default_rng(7)
-    folder = tmp_path_factory.mktemp("fast")
     store = EmbeddedStore(folder / "idx")
     offset = {Modality.TEXT: rng.standard_normal(16) * 1.5, Modality.IMAGE: rng.standard_normal(16) * 1.5}
     vecs: dict[str, np.ndarray] = {}
@@ -38,15 +37,38 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmbeddedStore, Spac
         store.commit(batch)
         vecs.update({it.id: row for it, row in zip(items, v, strict=True)})
 
-    commit("t", 60, Modality.TEXT)
-    commit("i", 90, Modality.IMAGE)
+    for part in parts[:-1]:
+        commit(*part)
     stats = SpaceStats(store, SPACE, folder)
     stats.refresh()
-    commit("late", 30, Modality.IMAGE)  # folded in incrementally: the centring means stay frozen
+    commit(*parts[-1])
     stats.refresh()
     ids = sorted(vecs)
     stored = store.vectors(SPACE, ids).astype(np.float64)  # what the statistics saw (float16 storage)
     return store, stats, dict(zip(ids, stored, strict=True))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmbeddedStore, SpaceStats, dict[str, np.ndarray]]:
+    """A store of 60 text and 90 image items with a gap between the modalities, plus 30 added later."""
+    return _build(tmp_path_factory.mktemp("fast"), [("t", 60, Modality.TEXT), ("i", 90, Modality.IMAGE),
+                                                   ("late", 30, Modality.IMAGE)])
+
+
+@pytest.fixture(scope="module")
+def images_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmbeddedStore, SpaceStats, dict[str, np.ndarray]]:
+    """One modality: the stages' single-modality shortcuts."""
+    return _build(tmp_path_factory.mktemp("one"), [("i", 90, Modality.IMAGE), ("late", 30, Modality.IMAGE)])
+
+
+@pytest.fixture(scope="module", params=["mixed", "images_only"])
+def stores(request):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue(request.param)
+
+
+def test_only_modality(mixed, images_only) -> None:  # type: ignore[no-untyped-def]
+    assert mixed[1].only_modality() is None
+    assert images_only[1].only_modality() == MOD_CODE["image"]
 
 
 def _candidates(stats: SpaceStats, vecs: dict[str, np.ndarray], q: np.ndarray, unknown: bool
@@ -60,8 +82,8 @@ def _candidates(stats: SpaceStats, vecs: dict[str, np.ndarray], q: np.ndarray, u
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([Modality.TEXT, Modality.IMAGE]), st.booleans())
-def test_center_fast_path_equals_center_scores(mixed, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
-    _, stats, vecs = mixed
+def test_center_fast_path_equals_center_scores(stores, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
+    _, stats, vecs = stores
     q = _unit(np.random.default_rng(seed).standard_normal(16))
     ids, s, rows = _candidates(stats, vecs, q, unknown)
     got = pipeline._center(stats, pipeline.Query(q, qmod), rows, s)
@@ -75,8 +97,8 @@ def test_center_fast_path_equals_center_scores(mixed, seed: int, qmod: Modality,
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([Modality.TEXT, Modality.IMAGE]), st.booleans())
-def test_calibrate_fast_path_equals_tnorm_scores(mixed, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
-    _, stats, vecs = mixed
+def test_calibrate_fast_path_equals_tnorm_scores(stores, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
+    _, stats, vecs = stores
     q = _unit(np.random.default_rng(seed).standard_normal(16))
     ids, s, rows = _candidates(stats, vecs, q, unknown)
     got = pipeline._calibrate(stats, pipeline.Query(q, qmod), rows, s)

@@ -324,6 +324,8 @@ class SpaceIndex:
         out = np.empty((nq, k), dtype=np.int64)
         if nq and k:
             qc = np.ascontiguousarray(q, dtype=np.float32)
+            if pos.size and pos.min() < 0:  # FAISS ends a row at its first -1: move empty slots to the end
+                pos = np.take_along_axis(pos, np.argsort(pos < 0, axis=1, kind="stable"), axis=1)
             sub = np.ascontiguousarray(pos, dtype=np.int64)
             faiss.knn_inner_products_by_idx(faiss.swig_ptr(qc), faiss.swig_ptr(self.mat), faiss.swig_ptr(sub),
                                             self.dim, nq, len(self.mat), kk, k, faiss.swig_ptr(vals),
