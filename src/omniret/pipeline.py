@@ -246,15 +246,15 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
 def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
     """Positions sorted by score, best first, ties broken by id (deterministic across runs).
 
-    A stable sort of ``-s`` settles everything but equal scores; the id tie-break (a string sort)
-    only runs when two scores are equal, which is rare with float scores.
+    A sort of ``-s`` settles everything but equal scores; the id tie-break (a string sort) only
+    runs when two scores are equal, which is rare with float scores.
     """
     return _rank(ids, s)[0]
 
 
 def _rank(ids: Sequence[str], s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`rank_order` and the scores in that order."""
-    order = np.argsort(-s, kind="stable")
+    """:func:`rank_order` and the scores in that order (any sort does: ties are re-sorted by id)."""
+    order = np.argsort(-s)  # (NaN last)
     ranked = s[order]
     if len(ranked) > 1 and (ranked[1:] == ranked[:-1]).any():
         order = np.lexsort((np.array(list(ids), dtype=object).astype(str), -s))

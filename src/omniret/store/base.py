@@ -134,10 +134,12 @@ class IdRow(Sequence["str | None"]):
         return self._lookup(self._pos)
 
     def _lookup(self, pos: np.ndarray) -> list[str | None]:
-        out: list[str | None] = self._col[np.maximum(pos, 0)].tolist() if len(pos) else []
-        if len(pos) and int(pos.min()) < 0:
-            out = [None if p < 0 else i for p, i in zip(pos.tolist(), out, strict=True)]
-        return out
+        if not len(pos):
+            return []
+        if pos.min() >= 0:
+            return self._col[pos].tolist()  # type: ignore[no-any-return]
+        out = self._col[np.maximum(pos, 0)].tolist()
+        return [None if p < 0 else i for p, i in zip(pos.tolist(), out, strict=True)]
 
 
 def check_queries(queries: np.ndarray, k: int, dim: int, space: str) -> np.ndarray:
