@@ -13,8 +13,13 @@ records that the paths returning the same top 10 had just read):
 - ANN alone: ``store.search(space, q, 10)`` (the FAISS call and the id mapping, nothing else);
 - bare search: ``Index.search(terms=[Term("vector", q)], k=10)`` — the product's search call with the
   query already embedded, no ranking stage (candidates, ranking, hits with their stored records);
-- each stage through the same call: hubness=qbnorm / is / dbnorm, gap=center / calibrate, with the
-  default K' = max(100, 10·k) = 100 candidates.
+- each stage through the same call: hubness=qbnorm / is / dbnorm and gap=center with the default
+  K' = max(100, 10·k) = 100 candidates; gap=calibrate with k per modality (T-norm keeps each
+  modality's order, see ``SearchOptions.depth``).
+
+Then the same for an index of N items of two modalities (half text, half image): the bare search,
+a ``modality=image`` filtered search, gap=center and gap=calibrate (which searches each modality
+for its own candidates: one ANN search per modality present). ``--single-only`` skips it.
 
 Reports p50/p99 ms and each stage's added p50 as a share of the bare search and of the ANN call
 alone. Also the median time the offline model takes to embed a text query (the part of a real
@@ -53,7 +58,9 @@ def clustered(n: int, dim: int, rng: np.random.Generator, centers: np.ndarray) -
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def build(folder: Path, n: int, space: str, dim: int, seed: int = 0) -> tuple[EmbeddedStore, np.ndarray, float]:
+def build(folder: Path, n: int, space: str, dim: int, seed: int = 0, mixed: bool = False
+          ) -> tuple[EmbeddedStore, np.ndarray, float]:
+    """N image items (``mixed``: every other one a text item: two modalities, each half the index)."""
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((1000, dim)).astype(np.float32)
     store = EmbeddedStore(folder)
@@ -62,7 +69,8 @@ def build(folder: Path, n: int, space: str, dim: int, seed: int = 0) -> tuple[Em
         m = min(50_000, n - start)
         vecs = clustered(m, dim, rng, centers)
         batch = WriteBatch()
-        batch.add([Item(f"v{start + i}", f"/data/img{start + i}.jpg", Modality.IMAGE) for i in range(m)],
+        batch.add([Item(f"v{start + i}", f"/data/item{start + i}",
+                        Modality.TEXT if mixed and (start + i) % 2 else Modality.IMAGE) for i in range(m)],
                   {space: vecs})
         store.commit(batch)
     ingest = time.perf_counter() - t0
@@ -85,6 +93,40 @@ def encode_ms(encoder, n: int = 30) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(reps)
 
 
+def time_paths(store: EmbeddedStore, idx: Index, space: str, paths: dict[str, dict[str, object] | None],
+               queries: np.ndarray, n_queries: int) -> dict[str, list[float]]:
+    """ms per search for each path (kwargs of Index.search; None: the ANN call alone), round-robin in
+    a fresh random order per round, each path with its own queries."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    own = {name: queries[j * N_TEST : j * N_TEST + n_queries] for j, name in enumerate(paths)}
+    order_rng = np.random.default_rng(1)
+    for i in range(n_queries):
+        for name in order_rng.permutation(list(paths)):  # a fresh order per round: no path always runs first
+            q, kw = own[name][i], paths[name]
+            if kw is None:
+                time_one(lambda q=q: store.search(space, q[None, :], 10), times[name])
+            else:
+                terms = [Term("vector", q, 1.0)]
+                time_one(lambda kw=kw, terms=terms: idx.search(terms=terms, k=10, **kw), times[name])
+    return times
+
+
+def table(times: dict[str, list[float]], ann: str | None) -> list[str]:
+    bare = statistics.median(times[BARE])
+    ann_p50 = statistics.median(times[ann]) if ann else None
+    rows = ["| path | p50 ms | p99 ms | added p50 ms (vs bare search) | added / bare search |"
+            + (" added / ANN alone |" if ann_p50 else ""), "|---|---|---|---|---|" + ("---|" if ann_p50 else "")]
+    for name, t in times.items():
+        p50, p99 = statistics.median(t), float(np.percentile(t, 99))
+        if name == ann:
+            rows.append(f"| {name} | {p50:.3f} | {p99:.3f} | | | |")
+            continue
+        add = p50 - bare
+        rows.append(f"| {name} | {p50:.3f} | {p99:.3f} | {add:+.3f} | {add / bare:+.0%} |"
+                    + (f" {add / ann_p50:+.0%} |" if ann_p50 else ""))
+    return rows
+
+
 def run(n: int, n_queries: int) -> list[str]:
     encoder = registry.create("offline")
     space, dim = encoder.space, encoder.dim
@@ -99,36 +141,33 @@ def run(n: int, n_queries: int) -> list[str]:
         t0 = time.perf_counter()
         stats.refresh(force=True)
         refresh_s = time.perf_counter() - t0
-        times: dict[str, list[float]] = {ANN: [], BARE: [], **{k: [] for k in STAGES}}
-        own = {name: queries[1000 + j * N_TEST : 1000 + j * N_TEST + n_queries] for j, name in enumerate(times)}
-        order_rng = np.random.default_rng(1)
-        for i in range(n_queries):
-            for name in order_rng.permutation(list(times)):  # a fresh order per round: no path always runs first
-                q = own[name][i]
-                terms = [Term("vector", q, 1.0)]
-                if name == ANN:
-                    time_one(lambda q=q: store.search(space, q[None, :], 10), times[name])
-                else:
-                    kw = STAGES.get(name, {})
-                    time_one(lambda kw=kw, terms=terms: idx.search(terms=terms, k=10, **kw), times[name])
+        times = time_paths(store, idx, space, {ANN: None, BARE: {}, **STAGES}, queries[1000:], n_queries)
         enc = encode_ms(encoder)
         store.close()
-    ann, bare = statistics.median(times[ANN]), statistics.median(times[BARE])
-    load = os.getloadavg()[0]
-    rows = [f"### N = {n:,} (ingest {ingest:.0f} s, FAISS build {build_s:.0f} s, statistics refresh {refresh_s:.1f} s "
-            f"with a 1,000-query bank and a 2,000-item gallery bank; load average at the end {load:.1f})", "",
-            "| path | p50 ms | p99 ms | added p50 ms (vs bare search) | added / bare search | added / ANN alone |",
-            "|---|---|---|---|---|---|"]
-    for name, t in times.items():
-        p50, p99 = statistics.median(t), float(np.percentile(t, 99))
-        if name == ANN:
-            rows.append(f"| {name} | {p50:.3f} | {p99:.3f} | | | |")
-            continue
-        add = p50 - bare
-        rows.append(f"| {name} | {p50:.3f} | {p99:.3f} | {add:+.3f} | {add / bare:+.0%} | {add / ann:+.0%} |")
+    rows = [f"### N = {n:,}, one modality (ingest {ingest:.0f} s, FAISS build {build_s:.0f} s, statistics refresh "
+            f"{refresh_s:.1f} s with a 1,000-query bank and a 2,000-item gallery bank; load average at the end "
+            f"{os.getloadavg()[0]:.1f})", "", *table(times, ANN)]
     rows += ["", f"Embedding one text query with the offline model (the step a text search adds before all of the "
              f"above): median {enc:.1f} ms over 30 queries."]
     return rows
+
+
+def run_mixed(n: int, n_queries: int) -> list[str]:
+    """The gap stages on an index of two modalities (half text, half image): ``calibrate`` searches
+    each modality for its own candidates; ``modality=image`` is the plain filtered search."""
+    encoder = registry.create("offline")
+    space, dim = encoder.space, encoder.dim
+    with tempfile.TemporaryDirectory() as tmp:
+        store, queries, _ = build(Path(tmp) / "idx", n, space, dim, seed=2, mixed=True)
+        store.search(space, queries[:1], 10)
+        idx = Index(store, encoder, os.fspath(Path(tmp) / "idx"))
+        idx.stats().refresh()
+        paths: dict[str, dict[str, object] | None] = {BARE: {}, "modality=image (filtered, no stage)": {"modality": "image"},
+                                                      "gap=center": {"gap": "center"}, "gap=calibrate": {"gap": "calibrate"}}
+        times = time_paths(store, idx, space, paths, queries[1000:], n_queries)
+        store.close()
+    return [f"### N = {n:,}, two modalities (text and image, half each; load average at the end "
+            f"{os.getloadavg()[0]:.1f})", "", *table(times, None)]
 
 
 def main() -> None:
@@ -136,6 +175,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, action="append")
     ap.add_argument("--queries", type=int, default=N_TEST, help=f"queries per path (at most {N_TEST})")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--single-only", action="store_true", help="skip the two-modality index")
     args = ap.parse_args()
     lines = ["# Stage latency end to end (`bench/stage_e2e_bench.py`)", "",
              f"Command: `python bench/stage_e2e_bench.py {' '.join(f'--n {n}' for n in args.n or [100_000])} "
@@ -143,6 +183,8 @@ def main() -> None:
              "stages; 2 shared CPU cores. Each path searches its own queries (none shared between paths), one search per path a round, in a fresh random path order per round.", ""]
     for n in args.n or [100_000]:
         lines += run(n, args.queries) + [""]
+        if not args.single_only:
+            lines += run_mixed(n, args.queries) + [""]
         text = "\n".join(lines)  # written after each size, so a long run keeps what it measured
         print(text, flush=True)
         if args.out:

@@ -255,7 +255,7 @@ class PageSpace:
             scores = cohort_tnorm(scores, self.cohort(tokens))
         return ids, scores
 
-    def mark_hits(self, hits: Sequence[Hit], run: tuple[list[str], np.ndarray],
+    def mark_hits(self, hits: Sequence[Hit], run: tuple[Sequence[str], np.ndarray],
                   tokens: np.ndarray | None = None, limit: int | None = None) -> list[Hit]:
         """Hits whose merged score is their page-space score get ``metadata["matched_by"]`` = the page model,
         and with the query ``tokens``, the first ``limit`` of them (all: ``None``) their matched region."""

@@ -79,9 +79,17 @@ class SearchOptions:
                              "on uncorrected scores); pick one of them")
 
     def depth(self) -> int:
-        """K': how many ANN candidates the stages see."""
+        """K': how many ANN candidates the stages see (per modality when calibrating a mixed index).
+
+        ``max(100, 10·k)`` when a stage re-scores candidates in an order of its own; ``k`` when no
+        stage runs, and for ``gap=calibrate`` alone: T-norm is a strictly increasing map within a
+        modality, so the top k after it are the best of each modality's own top k, and a deeper list
+        would change nothing (it only cost time: an ANN search per modality present).
+        """
         staged = self.hubness != "none" or self.gap != "none" or self.hybrid != "none" or self.compose == "weimo"
-        base = self.candidates or (max(100, 10 * self.k) if staged else self.k)
+        monotone = self.gap == "calibrate" and self.hubness == "none" and self.hybrid == "none" \
+            and self.compose != "weimo"
+        base = self.candidates or (max(100, 10 * self.k) if staged and not monotone else self.k)
         return base * (4 if self.rollup else 1) + len(self.exclude)
 
 
@@ -239,7 +247,7 @@ def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids
         return _hybrid(store, query, ids, s, opts)
     order, ranked = _rank(ids, s)
     if isinstance(ids, IdRow):
-        return ids.take(order), ranked  # still lazy: only the ids shown are looked up
+        return ids.take(order), ranked  # type: ignore[return-value]  # still lazy: only the ids shown are read
     return [ids[i] for i in order.tolist()], ranked  # (a list of ints indexes faster than numpy scalars)
 
 
@@ -335,7 +343,7 @@ def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) ->
     return out if finite and np.isfinite(out.sum()) else np.where(np.isfinite(out), out, -np.inf)
 
 
-def _hybrid(store: Store, query: Query, ids: list[str], s: np.ndarray, opts: SearchOptions
+def _hybrid(store: Store, query: Query, ids: Sequence[str], s: np.ndarray, opts: SearchOptions
             ) -> tuple[list[str], np.ndarray]:
     if not query.text:
         raise QueryError("hybrid search needs a text in the query (BM25 runs on words)")

@@ -131,7 +131,7 @@ def needs_calibration(route: Route, n_spaces: int) -> bool:
     return route.force_all or n_spaces > 1
 
 
-def merge(runs: Sequence[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+def merge(runs: Sequence[tuple[Sequence[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
     """Merge (already comparable) scored id lists into one ranking: ``score(d) = max_r score_r(d)``.
 
     Ties break by id so the order is deterministic. Non-finite scores sort last.

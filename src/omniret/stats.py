@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.linalg.blas import ssymv as _ssymv
+from scipy.linalg.blas import ssymv as _ssymv  # type: ignore[import-untyped]
 
 from omniret.errors import QueryError
 from omniret.items import Modality

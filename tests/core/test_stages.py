@@ -137,6 +137,8 @@ def test_gap_center_and_calibrate_match_reference(tmp_path: Path, corpus: Path) 
     cal = idx.search("a cat likes the sun", k=len(ids), gap="calibrate")
     assert [h.id for h in cal] == _ranked(ids, ref)[: len(cal)]
     assert {h.modality for h in cal[:6]} == {Modality.TEXT, Modality.IMAGE}
+    for k in (1, 3, 5):  # k candidates a modality suffice: T-norm keeps each modality's order
+        assert [h.id for h in idx.search("a cat likes the sun", k=k, gap="calibrate")] == _ranked(ids, ref)[:k]
     # center: per-modality centring of query (text mean) and items (own mean), re-normalised
     qc = gapm.center(q, means[0])
     gc = np.stack([gapm.center(G[i : i + 1], means[mods[i]])[0] for i in range(len(ids))])

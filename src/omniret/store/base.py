@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 import numpy as np
@@ -37,6 +37,10 @@ class Filter:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
     ids: frozenset[str] | None = None
+
+    def only_modalities(self) -> bool:
+        """Whether the modality set is this filter's only condition."""
+        return self.modalities is not None and replace(self, modalities=None).is_empty()
 
     def is_empty(self) -> bool:
         return (

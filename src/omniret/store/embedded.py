@@ -289,11 +289,16 @@ class EmbeddedStore(Store):
             raise QueryError(f"k must be a positive integer, got {k!r}")
         idx = self._fresh_index(space)
         q = check_queries(queries, k, idx.dim, space)
-        vids = None if where is None or where.is_empty() else self._filtered_vids(space, where)
+        filtered = where is not None and not where.is_empty()
+        # a modality-only filter recurs (calibrate, --modality): its positions and selector are kept
+        key = ("modalities", where.modalities) if filtered and where.only_modalities() else None  # type: ignore[union-attr]
+        restriction = idx.cached_restriction(key)
+        vids = self._filtered_vids(space, where) if filtered and restriction is None else None  # type: ignore[arg-type]
         idx.lock.acquire_read()
         try:
-            allowed = None if vids is None else idx.positions(vids)
-            return idx.search(q, int(k), allowed, keyed=keyed)
+            if vids is not None:
+                restriction = idx.restrict(idx.positions(vids), key)
+            return idx.search(q, int(k), keyed=keyed, restriction=restriction)
         finally:
             idx.lock.release_read()
 

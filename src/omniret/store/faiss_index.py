@@ -173,6 +173,8 @@ class SpaceIndex:
         self._mat = np.zeros((0, dim), dtype=np.float32)
         self.masked = np.zeros(0, dtype=np.int64)  # sorted positions
         self._not_masked: tuple[Any, Any] | None = None  # (IDSelectorNot, its inner batch: kept alive)
+        #: restrictions of recurring filters: (key, seq, n, masked) → (positions, selector, its bitmap)
+        self._restrictions: dict[Any, tuple[np.ndarray, Any, Any]] = {}
         self.dirty = False  # changed since it was last saved
 
     # -- building -----------------------------------------------------------------------------
@@ -258,21 +260,51 @@ class SpaceIndex:
         return self.kind == "ivfpq" and n > 4 * max(self.trained_n, 1)
 
     # -- searching (callers hold the read lock) ---------------------------------------------
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False
-               ) -> tuple[np.ndarray, ...]:
+    def cached_restriction(self, key: Any) -> tuple[np.ndarray, Any] | None:
+        """The :meth:`restrict` result kept under ``key`` for this state of the index, or None."""
+        hit = self._restrictions.get((key, self.seq, self.n, len(self.masked))) if key is not None else None
+        return None if hit is None else (hit[0], hit[1])
+
+    def restrict(self, allowed: np.ndarray, key: Any = None) -> tuple[np.ndarray, Any]:
+        """A filter's allowed positions less masked ones, and a FAISS selector over them (None when there
+        are at most ``exact_filter_max``: scored exactly). With a ``key`` (one per filter: the store
+        uses modality-only filters) the result is kept for as long as the index does not change, so
+        a recurring filter (``gap=calibrate`` searches each modality of a mixed index) costs no SQL
+        pass and no selector build: at 100k, 55 ms a modality before.
+
+        The selector is an ``IDSelectorBitmap`` (n bits, constant-time membership) rather than an
+        ``IDSelectorBatch`` (a hash set of every allowed position).
+        """
+        if len(self.masked):
+            allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
+        sel = bits = None
+        if len(allowed) > self.cfg.exact_filter_max:
+            mask = np.zeros(max(self.n, 1), dtype=bool)
+            mask[allowed] = True
+            bits = np.packbits(mask, bitorder="little")  # FAISS reads bit i as (bits[i >> 3] >> (i & 7)) & 1
+            sel = faiss.IDSelectorBitmap(bits)
+        if key is not None:
+            if len(self._restrictions) >= 8:
+                self._restrictions.clear()
+            self._restrictions[(key, self.seq, self.n, len(self.masked))] = (allowed, sel, bits)
+        return allowed, sel
+
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False,
+               restriction: tuple[np.ndarray, Any] | None = None) -> tuple[np.ndarray, ...]:
         """Top-``k`` by inner product: ``(scores (nq, k) float32, item ids (nq, k) object)``.
 
-        ``allowed`` (positions) restricts the search; sets of at most ``exact_filter_max`` are
-        scored exactly from the float16 vectors, larger ones go through an ``IDSelectorBatch``.
+        ``allowed`` (positions) or a prepared ``restriction`` (:meth:`restrict`) restricts the search;
+        sets of at most ``exact_filter_max`` are scored exactly from the float16 vectors, larger ones
+        go through a bitmap selector.
         """
         sel: Any = None
-        if allowed is not None:
-            if len(self.masked):
-                allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
-            if len(allowed) <= self.cfg.exact_filter_max:
+        if restriction is None and allowed is not None:
+            restriction = self.restrict(allowed)
+        if restriction is not None:
+            allowed, sel = restriction
+            if sel is None:
                 scores, pos = exact_topk(q, self.mat, allowed, k)
                 return self._finish(scores, pos, k, keyed)
-            sel = faiss.IDSelectorBatch(allowed)
         elif self._not_masked is not None:
             sel = self._not_masked[0]
         kk = k if self.kind != "ivfpq" else self.rerank_pool(k)
@@ -327,9 +359,9 @@ class SpaceIndex:
             if pos.size and pos.min() < 0:  # FAISS ends a row at its first -1: move empty slots to the end
                 pos = np.take_along_axis(pos, np.argsort(pos < 0, axis=1, kind="stable"), axis=1)
             sub = np.ascontiguousarray(pos, dtype=np.int64)
-            faiss.knn_inner_products_by_idx(faiss.swig_ptr(qc), faiss.swig_ptr(self.mat), faiss.swig_ptr(sub),
-                                            self.dim, nq, len(self.mat), kk, k, faiss.swig_ptr(vals),
-                                            faiss.swig_ptr(out), kk)
+            knn_by_idx = faiss.knn_inner_products_by_idx  # type: ignore[attr-defined]  # (not in faiss's stubs)
+            knn_by_idx(faiss.swig_ptr(qc), faiss.swig_ptr(self.mat), faiss.swig_ptr(sub), self.dim, nq, len(self.mat),
+                       kk, k, faiss.swig_ptr(vals), faiss.swig_ptr(out), kk)
         empty = out < 0  # candidates short of k: FAISS leaves -1 and -FLT_MAX
         vals[empty] = -np.inf
         return vals, out
@@ -345,7 +377,7 @@ class SpaceIndex:
         out_s[out_p < 0] = -np.inf
         return out_s, out_p
 
-    def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int, keyed: bool = False) -> tuple[np.ndarray, ...]:
+    def _finish(self, scores: np.ndarray, pos: np.ndarray, k: int, keyed: bool = False) -> tuple[Any, ...]:
         """Pad to ``k`` columns and map positions to item ids (``-inf`` / ``None`` where empty); with
         ``keyed``, also the hits' vids (the store's vector keys, -1 where empty)."""
         full = scores.shape[1] == k and (not pos.size or pos.min() >= 0)  # k hits a query: no padding

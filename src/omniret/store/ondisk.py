@@ -213,18 +213,18 @@ class OnDiskIndex(SpaceIndex):
         return self.cfg.choose(n - len(self.masked)) != self.kind or n > 4 * max(self.trained_n, 1)
 
     # -- searching ----------------------------------------------------------------------------
-    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False
-               ) -> tuple[np.ndarray, ...]:
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, keyed: bool = False,
+               restriction: tuple[np.ndarray, Any] | None = None) -> tuple[np.ndarray, ...]:
         """Like :meth:`SpaceIndex.search`: PQ candidates over ``nprobe`` lists of base and delta, exact
         float16 re-rank."""
         sel: Any = None
-        if allowed is not None:
-            if len(self.masked):
-                allowed = np.setdiff1d(allowed, self.masked, assume_unique=True)
-            if len(allowed) <= self.cfg.exact_filter_max:
+        if restriction is None and allowed is not None:
+            restriction = self.restrict(allowed)
+        if restriction is not None:
+            allowed, sel = restriction
+            if sel is None:
                 scores, pos = exact_topk(q, self.mat, np.sort(allowed), k)
                 return self._finish(scores, pos, k, keyed)
-            sel = faiss.IDSelectorBatch(allowed)
         elif self._not_masked is not None:
             sel = self._not_masked[0]
         kk = min(self.rerank_pool(k), len(self.vids))
