@@ -11,7 +11,7 @@ from omniret import pipeline
 from omniret.items import Item, Modality
 from omniret.search import gap as gapm
 from omniret.stats import MOD_CODE, SpaceStats
-from omniret.store.base import WriteBatch
+from omniret.store.base import IdRow, WriteBatch
 from omniret.store.embedded import EmbeddedStore
 
 SPACE = "s16"
@@ -124,6 +124,9 @@ def test_rank_order_equals_lexsort_by_score_then_id(scores: list[int], seed: int
     s = np.asarray(scores, dtype=np.float64)
     ref = np.lexsort((np.array(ids, dtype=object).astype(str), -s)) if len(s) else np.zeros(0, np.int64)
     np.testing.assert_array_equal(pipeline.rank_order(ids, s), ref)
+    lazy = IdRow(np.array(ids, dtype=object), rng.permutation(len(ids)))  # ids read from a column, lazily
+    ref_lazy = np.lexsort((np.array(list(lazy), dtype=object).astype(str), -s)) if len(s) else ref
+    np.testing.assert_array_equal(pipeline.rank_order(lazy, s), ref_lazy)
 
 
 
