@@ -1,4 +1,4 @@
-"""The measurements behind three choices in the stage search path, at 100k items (384-d, IVF-PQ).
+"""The measurements behind four choices in the stage search path, at 100k items (384-d, IVF-PQ).
 
     python bench/stage_choices_bench.py [--n 100000] [--out bench/RESULTS_stage_choices.md]
 
@@ -144,7 +144,7 @@ def main() -> None:
         sidx = store._fresh_index(encoder.space)
         centers = np.random.default_rng(0).standard_normal((1000, encoder.dim)).astype(np.float32)
         fresh = clustered(5000, encoder.dim, np.random.default_rng(9), centers)
-        lines = [f"# Stage search path: three choices measured (`bench/stage_choices_bench.py --n {args.n}`)", "",
+        lines = [f"# Stage search path: the measurements behind its choices (`bench/stage_choices_bench.py --n {args.n}`)", "",
                  f"N = {args.n:,} clustered 384-d unit vectors (IVF-PQ fast-scan, nprobe 32), 2 shared CPU cores, "
                  f"load average {os.getloadavg()[0]:.1f} at the start.", "", "## 1. Exact re-rank", ""]
         lines += rerank_ab(sidx, queries[1000:1300])

@@ -180,7 +180,7 @@ def main() -> None:
     lines = ["# Stage latency end to end (`bench/stage_e2e_bench.py`)", "",
              f"Command: `python bench/stage_e2e_bench.py {' '.join(f'--n {n}' for n in args.n or [100_000])} "
              f"--queries {args.queries}`; 384-d clustered unit vectors in the offline model's space, k = 10, K' = 100 candidates for the "
-             "stages; 2 shared CPU cores. Each path searches its own queries (none shared between paths), one search per path a round, in a fresh random path order per round.", ""]
+             "hubness stages and centring, k per modality for calibrate; 2 shared CPU cores. Each path searches its own queries (none shared between paths), one search per path a round, in a fresh random path order per round.", ""]
     for n in args.n or [100_000]:
         lines += run(n, args.queries) + [""]
         if not args.single_only:

@@ -257,7 +257,7 @@ def rank_order(ids: Sequence[str], s: np.ndarray) -> np.ndarray:
 
     A sort of ``-s`` settles everything but equal scores; then only the members of tied runs are
     sorted again by (score, id), in the slots they already hold. Ties are not rare where scores
-    crowd: 42 % of the raw K' = 100 candidate lists of the stage bench's clustered data held one
+    crowd: over 40 % of the raw K' = 100 candidate lists of the stage bench's clustered data held one
     (float32 scores within 0.001 of each other; bench/RESULTS_stage_choices.md), and duplicate
     items always tie. Sorting every candidate's id for them cost tens of microseconds a search.
     """
