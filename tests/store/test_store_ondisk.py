@@ -239,3 +239,23 @@ def test_no_output_on_stdout(tmp_path: Path, data: tuple[list[Item], np.ndarray,
     with ondisk_store(tmp_path / "s") as store:  # load
         store.search(SPACE, mat[:2], 3)
     assert capfd.readouterr().out == ""  # FAISS prints when it resizes or relocates a lists file
+
+
+def test_keyed_search_and_modality_filter(tmp_path: Path, data: tuple[list[Item], np.ndarray, np.ndarray]) -> None:
+    """The stage path on the on-disk kind: lazy ids read from the id column equal the plain search's;
+    a modality filter (cached restriction, bitmap selector) keeps only that modality."""
+    from omniret.store.base import Filter, IdRow
+
+    items, mat, q = data
+    half = [Item(id=it.id, uri=it.uri, modality=Modality.TEXT if j % 2 else Modality.IMAGE) for j, it in enumerate(items)]
+    with ondisk_store(tmp_path / "s", exact_filter_max=10) as store:
+        store.upsert(half, {SPACE: mat})
+        _, plain = store.search(SPACE, q[:4], 20)
+        _, lazy, keys = store.search_keyed(SPACE, q[:4], 20)
+        assert all(isinstance(r, IdRow) for r in lazy) and (keys >= 0).all()
+        assert [r.tolist() for r in lazy] == plain.tolist()
+        images = Filter(modalities=frozenset({Modality.IMAGE}))
+        for _ in range(2):  # the second search reuses the restriction
+            _, got = store.search(SPACE, q[:4], 10, images)
+            assert all(int(str(i)[1:]) % 2 == 0 for i in got.ravel())
+        assert store._indexes[SPACE]._restrictions
