@@ -52,13 +52,16 @@ class Index:
 
     def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False,
                  audio_encoder: Encoder | None = None, router_url: str | None = None,
-                 page_model: Any = None) -> None:
+                 page_model: Any = None, files: str | None = None) -> None:
         self.store = store
         self.encoder = encoder
         self.audio_encoder = audio_encoder
         #: the multi-vector page space (ColPali/ColQwen2 over PDF pages), or None; see omniret.page_space
-        self.page_space: PageSpace | None = PageSpace(page_model, path) if page_model is not None else None
         self.path = path
+        #: where derived files live (banks, statistics, page matrices): ``path``, or the store's side
+        #: folder when ``path`` is a store URI (Store.side_folder)
+        self.files = files or path
+        self.page_space: PageSpace | None = PageSpace(page_model, self.files) if page_model is not None else None
         self.log_queries = log_queries
         self.router_url = router_url
         self._stats: SpaceStats | None = None
@@ -98,6 +101,7 @@ class Index:
 
         path = os.fspath(path)
         st = store if store is not None else open_store(path, **store_options)
+        files = st.side_folder() or path
         try:
             manifest = st.manifest()
             enc_kwargs: dict[str, Any] = {}
@@ -116,7 +120,7 @@ class Index:
                         f"open it with model={recorded['name']!r} (or 'auto'), or use another index folder"
                     )
                 # mid-upgrade: queries go through the new model, mapped into the old space
-                mapped = upgrade.encoder_for(manifest, registry.create, path, **enc_kwargs)
+                mapped = upgrade.encoder_for(manifest, registry.create, files, **enc_kwargs)
                 encoder = mapped or registry.create(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
                 audio = audio_space.resolve(audio_model, manifest.get("audio_encoder"), path, registry.create,
                                             **enc_kwargs)
@@ -137,7 +141,7 @@ class Index:
             if store is None:
                 st.close()
             raise
-        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages)
+        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages, files=files)
 
     def close(self) -> None:
         self.store.close()
@@ -437,14 +441,14 @@ class Index:
     def stats(self) -> SpaceStats:
         """The (lazily built) statistics of the index's space: modality moments, hubness banks."""
         if self._stats is None:
-            self._stats = SpaceStats(self.store, self.encoder.space, self.path)
+            self._stats = SpaceStats(self.store, self.encoder.space, self.files)
         return self._stats
 
     def _stats_of(self, space: str) -> SpaceStats:
         if space == self.encoder.space:
             return self.stats()
         if space not in self._space_stats:
-            self._space_stats[space] = SpaceStats(self.store, space, self.path)
+            self._space_stats[space] = SpaceStats(self.store, space, self.files)
         return self._space_stats[space]
 
     def set_query_bank(self, texts: Sequence[str] | None = None, *, from_items: bool = False,

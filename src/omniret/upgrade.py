@@ -290,7 +290,7 @@ def fit_upgrade(
     recall = compatibility_recall(x_new[held], y_old[held], y_old[held], np.arange(n_hold), w_train)
     recall.update(_caption_recall(index.encoder, new, [items[i] for i in held], y_old[held], w_train) or {})
     W = fit_map(x_new, y_old, method, ridge).astype(np.float32)
-    rel = _save_map(index.path, W, new.space)
+    rel = _save_map(index.files, W, new.space)
     store.set_manifest({**manifest, "upgrade": {
         "to": new.name, "config": new.config(), "method": method, "dim": new.dim, "new_space": new.space,
         "old_dim": int(W.shape[1]), "state": "mapped", "file": rel, "pairs": len(items), "held_out": n_hold,

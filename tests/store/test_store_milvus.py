@@ -97,3 +97,28 @@ def test_change_tracking_and_hnsw(tmp_path: Path) -> None:
     _, ids = store.search(SPACE, mat[5:6], 1)
     assert ids[0, 0] == items[5].id
     store.close()
+
+
+def test_index_on_a_store_uri_keeps_its_files_beside_the_side_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Index opened from a URI puts its query bank and statistics in the store's side folder; before,
+    the URI was taken as a relative folder name (``./milvus-lite:/...`` in the working directory)."""
+    import omniret
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"d{i}.txt").write_text(f"apple banana note {i}")
+    idx = omniret.open(f"milvus-lite://{tmp_path / 'm.db'}", model="fake")
+    try:
+        idx.add(str(docs), workers=0)
+        idx.set_query_bank(["apple pie", "banana split"])
+        for kw in ({"hubness": "qbnorm"}, {"gap": "center"}, {"gap": "calibrate"}):
+            assert len(idx.search("apple", k=3, **kw)) == 3  # stages on a store without vector keys
+        assert idx.files == str(tmp_path / "m.db.state.files")
+        assert list((Path(idx.files) / "banks").iterdir())
+        assert not list(work.iterdir())
+    finally:
+        idx.close()

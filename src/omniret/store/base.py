@@ -252,6 +252,12 @@ class Store(ABC):
         """A number that grows with every commit (the commit counter)."""
         raise NotImplementedError(f"{type(self).__name__} does not track versions")
 
+    def side_folder(self) -> str | None:
+        """A local folder for the files an index derives from this store (query banks, statistics,
+        upgrade maps), or None: the index then keeps them in its own folder path. Backends opened
+        from a URI must say, or the URI would be taken for a relative folder name."""
+        return None
+
     def seen_version(self) -> int:
         """The commit number this store object last read, at least the one its latest search ran
         against. Backends that cache it (the embedded store) answer without a round trip; the

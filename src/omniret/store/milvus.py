@@ -41,6 +41,7 @@ next ``add`` re-ingests them. Differences from the embedded store, honestly:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -471,6 +472,11 @@ class MilvusStore(Store):
         """Rows written (upserted or deleted) to each Milvus collection since its last flush."""
         return self._state.unflushed()
 
+    def side_folder(self) -> str:
+        """Beside the side-state file: ``<file>.db.state.files`` for Milvus Lite, ``./<collection>.omniret-state.files``
+        for a server."""
+        return os.path.splitext(self.loc.state_path)[0] + ".files"
+
     def close(self) -> None:
         """Flush pending rows (unless ``flush_on_close=False``) and close the client and the side state."""
         if self._closed:
@@ -506,8 +512,6 @@ def _row_item(r: Mapping[str, Any]) -> Item:
 
 
 def _file_bytes(path: str) -> int:
-    import os
-
     try:
         return os.path.getsize(path)
     except OSError:
