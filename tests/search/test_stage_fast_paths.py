@@ -80,12 +80,17 @@ def _candidates(stats: SpaceStats, vecs: dict[str, np.ndarray], q: np.ndarray, u
     return ids, s, stats.rows_of(ids)
 
 
+def _case(stores, seed: int, unknown: bool):  # type: ignore[no-untyped-def]
+    """A random unit query and its candidates in one of the ``stores`` fixtures."""
+    _, stats, vecs = stores
+    q = _unit(np.random.default_rng(seed).standard_normal(16))
+    return (stats, vecs, q, *_candidates(stats, vecs, q, unknown))
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([Modality.TEXT, Modality.IMAGE]), st.booleans())
 def test_center_fast_path_equals_center_scores(stores, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
-    _, stats, vecs = stores
-    q = _unit(np.random.default_rng(seed).standard_normal(16))
-    ids, s, rows = _candidates(stats, vecs, q, unknown)
+    stats, vecs, q, ids, s, rows = _case(stores, seed, unknown)
     got = pipeline._center(stats, pipeline.Query(q, qmod), rows, s)
     known = rows >= 0
     mu = stats.center_means
@@ -98,9 +103,7 @@ def test_center_fast_path_equals_center_scores(stores, seed: int, qmod: Modality
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([Modality.TEXT, Modality.IMAGE]), st.booleans())
 def test_calibrate_fast_path_equals_tnorm_scores(stores, seed: int, qmod: Modality, unknown: bool) -> None:  # type: ignore[no-untyped-def]
-    _, stats, vecs = stores
-    q = _unit(np.random.default_rng(seed).standard_normal(16))
-    ids, s, rows = _candidates(stats, vecs, q, unknown)
+    stats, vecs, q, ids, s, rows = _case(stores, seed, unknown)
     got = pipeline._calibrate(stats, pipeline.Query(q, qmod), rows, s)
     mods = np.where(rows >= 0, stats.mod[np.maximum(rows, 0)], MOD_CODE[qmod.value])
     ref = gapm.tnorm_scores(q[None, :], s[None, :], mods[None, :], stats.means(), stats.covs())[0]
