@@ -11,7 +11,7 @@ does not depend on the name) and measures, in one run:
 (b) nvjpeg batched decode (``torchvision.io.decode_jpeg(list, device="cuda")``), bytes in memory;
 (c) the bare pipeline: read + nvjpeg + GPU resize/crop/normalise + ViT-B-32 fp16 ``encode_image``;
 (d) ``omniret add`` of the folder with ``openclip:local-dir:`` (the same random-init weights saved
-    to a temp dir) on CUDA, which takes the GPU fast path of :mod:`omniret.scale.gpu_decode`.
+    to a temp dir) on CUDA, which takes the GPU fast path of :mod:`omniret.ingest.gpu`.
 
 Without CUDA, (b)-(d) are skipped with a message. Prints a markdown table and writes it to
 ``$OUT/gpu_ingest.md`` when ``$OUT`` is set.
@@ -100,7 +100,7 @@ def bare_pipeline_rate(paths: list[Path], batch: int) -> tuple[float, float]:
     import torch
     from torchvision.io import read_file
 
-    from omniret.scale.gpu_decode import GpuPreprocess
+    from omniret.ingest.gpu import GpuPreprocess
 
     model = open_clip.create_model("ViT-B-32", pretrained=None, precision="fp16", device="cuda").eval()
     pre = GpuPreprocess(224, (0.48, 0.46, 0.41), (0.27, 0.26, 0.28), device="cuda")

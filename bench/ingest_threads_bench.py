@@ -47,7 +47,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from omniret.encoders import registry
-    from omniret.ingest import default_workers
+    from omniret.ingest.run import default_workers
     from omniret.threads import ingest_threads
 
     encoder = registry.create(args.model, batch_size=args.batch_size)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "media2")
 from mediagen import animal_sounds_dir, espeak, make_video, write_image_pdf  # noqa: E402
 
 from omniret.encoders.registry import create  # noqa: E402
-from omniret.ingest import IngestOptions, run_add  # noqa: E402
+from omniret.ingest.run import run_add  # noqa: E402
+from omniret.ingest.work import IngestOptions
 from omniret.store import open_store  # noqa: E402
 
 TEX = Path("/tmp/texdoc/x/usr/share/doc/texlive-doc/latex")

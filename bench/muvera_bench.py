@@ -10,7 +10,7 @@ A query of 32 tokens copies tokens of one *source* page (20 topic, 8 background,
 noise, so the source page's topic-mates score close to it: brute-force MaxSim's top-10 is full of
 near-ties, and a weak candidate generator loses recall@10.
 
-Product path: the pages are added to a real ``omniret.multivector.MultiVectorIndex`` (float16
+Product path: the pages are added to a real ``omniret.spaces.multivector.MultiVectorIndex`` (float16
 token segments on disk, memory-mapped; float32 FDEs in RAM) and ``index.search(q, k, candidates)``
 is timed. The sweep over other FDE settings uses the same functions that ``search`` calls
 (``query_fde``, one FDE product, ``maxsim`` over the index's stored float16 rows) with another FDE
@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from omniret.multivector import MultiVectorIndex
-from omniret.search.late_interaction import maxsim
-from omniret.search.muvera import FDEConfig, document_fde_batch, query_fde
+from omniret.methods.late_interaction import maxsim
+from omniret.methods.muvera import FDEConfig, document_fde_batch, query_fde
+from omniret.spaces.multivector import MultiVectorIndex
 
 DIM = 128
 SUBS, PAGE_SUBS, PAGE_TOPICS = 24, 6, 3

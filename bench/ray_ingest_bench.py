@@ -2,7 +2,7 @@
 
 Generates ``--n`` JPEG photos (640×480 noise-textured gradients) and indexes them into fresh
 embedded stores with (a) ``run_add`` and its default decode pool (what ``omniret add`` runs) and (b)
-:func:`omniret.scale.ray_ingest.ray_add` on a local Ray with all cores. ``ray.init`` is timed on
+:func:`omniret.ingest.ray.ray_add` on a local Ray with all cores. ``ray.init`` is timed on
 its own. Each path runs on the first ``--n-small`` photos and on all ``--n``; the difference gives
 the steady-state (marginal) rate ``(n - n_small) / (t_n - t_small)`` with the fixed per-run cost
 (decode pool / Ray Data pipeline and encoder actors starting, model loading) cancelled out, and
@@ -41,7 +41,8 @@ from fakes import FakeEncoder  # noqa: E402
 from omniret.encoders import registry  # noqa: E402
 from omniret.encoders.base import Encoder  # noqa: E402
 from omniret.index import Index  # noqa: E402
-from omniret.ingest import IngestOptions, run_add  # noqa: E402
+from omniret.ingest.run import run_add  # noqa: E402
+from omniret.ingest.work import IngestOptions  # noqa: E402
 from omniret.store.embedded import EmbeddedStore  # noqa: E402
 
 
@@ -74,7 +75,7 @@ def single(src: Path, store_dir: Path, encoder: Encoder) -> tuple[float, int]:
 
 
 def with_ray(src: Path, store_dir: Path, encoder: Encoder, model: str) -> tuple[float, int]:
-    from omniret.scale.ray_ingest import RayOptions, ray_add
+    from omniret.ingest.ray import RayOptions, ray_add
 
     index = Index(EmbeddedStore(store_dir), encoder, str(store_dir))
     rep = ray_add([str(src)], index, IngestOptions(), encoder_factory=factory(model),

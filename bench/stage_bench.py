@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from omniret.search import composed, fusion, gap, hubness, late_interaction, muvera
+from omniret.methods import composed, fusion, gap, hubness, late_interaction, muvera
 
 D = 512  # CLIP ViT-B embedding size
 KS = (100, 250, 500, 1000)

@@ -30,8 +30,8 @@ from stage_e2e_bench import STAGES, build, clustered
 
 from omniret.encoders import registry
 from omniret.index import Index
-from omniret.pipeline import Term
-from omniret.stats import Bank, SpaceStats
+from omniret.query.pipeline import Term
+from omniret.query.stats import Bank, SpaceStats
 from omniret.store import faiss_index
 
 

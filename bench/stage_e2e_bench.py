@@ -41,8 +41,8 @@ import numpy as np
 from omniret.encoders import registry
 from omniret.index import Index
 from omniret.items import Item, Modality
-from omniret.pipeline import Term
-from omniret.stats import Bank
+from omniret.query.pipeline import Term
+from omniret.query.stats import Bank
 from omniret.store.base import WriteBatch
 from omniret.store.embedded import EmbeddedStore
 

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "media2")
 from mediagen import make_video  # noqa: E402
 
 from omniret.encoders.registry import create  # noqa: E402
-from omniret.ingest import IngestOptions, run_add  # noqa: E402
+from omniret.ingest.run import run_add  # noqa: E402
+from omniret.ingest.work import IngestOptions
 from omniret.store import open_store  # noqa: E402
 
 

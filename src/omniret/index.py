@@ -3,7 +3,7 @@
 The index is self-describing: its manifest records the encoder (registry name and constructor
 arguments), the space, the dimension and the versions, so reopening needs no flags and opening
 with a different model is an error that names both. No algorithm math lives here: it calls the
-ingest pipeline, the store and the pure ranking stages in :mod:`omniret.search`.
+ingest pipeline, the store and the pure ranking stages in :mod:`omniret.methods`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from omniret import pipeline, routing
 from omniret.encoders.base import Encoder
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
-from omniret.hits import granulate, make_hit
-from omniret.ingest import AddReport, IngestOptions, run_add
+from omniret.ingest.run import run_add
+from omniret.ingest.work import AddReport, IngestOptions
 from omniret.items import Hit, Item, Modality, Role
-from omniret.page_space import PageSpace
-from omniret.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
-from omniret.query_args import (
+from omniret.query import pipeline, routing
+from omniret.query.args import (
     captions,
     item_texts,
     load_query_image,
@@ -33,7 +31,10 @@ from omniret.query_args import (
     reference_caption,
     restrict,
 )
-from omniret.stats import Bank, SpaceStats
+from omniret.query.hits import granulate, make_hit
+from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
+from omniret.query.stats import Bank, SpaceStats
+from omniret.spaces.pages import PageSpace
 from omniret.store.base import Filter, Store, WriteBatch
 from omniret.threads import query_threads, torch_threads, uses_torch
 
@@ -41,10 +42,14 @@ SCHEMA_VERSION = 1
 ImageLike = Any  # a path, or a PIL image
 
 
-def _version() -> str:
-    from omniret import __version__
+def omniret_version() -> str:
+    """The installed omniret version (package metadata), recorded in every new index's manifest."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("omniret")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
 
 
 class Index:
@@ -56,7 +61,7 @@ class Index:
         self.store = store
         self.encoder = encoder
         self.audio_encoder = audio_encoder
-        #: the multi-vector page space (ColPali/ColQwen2 over PDF pages), or None; see omniret.page_space
+        #: the multi-vector page space (ColPali/ColQwen2 over PDF pages), or None; see omniret.spaces.pages
         self.path = path
         #: where derived files live (banks, statistics, page matrices): ``path``, or the store's side
         #: folder when ``path`` is a store URI (Store.side_folder)
@@ -90,13 +95,14 @@ class Index:
         other name must match it, or :class:`ModelMismatchError` names both.
         ``audio_model``: an optional second encoder for the audio space (``hf:<CLAP folder or id>``,
         or ``auto`` = the default CLAP when its weights are on this machine); recorded in the
-        manifest of a new index and restored on reopening (see :mod:`omniret.audio_space`).
+        manifest of a new index and restored on reopening (see :mod:`omniret.spaces.audio`).
         ``page_model``: an optional multi-vector page model (``colpali:<hub id or folder>``) that
         embeds every PDF page's image for MUVERA + MaxSim search; recorded and restored the same
-        way (see :mod:`omniret.page_space`).
+        way (see :mod:`omniret.spaces.pages`).
         """
-        from omniret import audio_space, page_space
         from omniret.encoders import registry
+        from omniret.spaces import audio as audio_space
+        from omniret.spaces import pages as page_space
         from omniret.store import open_store
 
         path = os.fspath(path)
@@ -111,7 +117,7 @@ class Index:
                 enc_kwargs["batch_size"] = batch_size
             recorded = manifest.get("encoder")
             if recorded:
-                from omniret import upgrade
+                from omniret.tasks import upgrade
 
                 upgrading = (manifest.get("upgrade") or {}).get("to")
                 if model not in (None, "auto", recorded["name"], upgrading):
@@ -240,10 +246,10 @@ class Index:
         Always returns ``list[Hit]``, best first. ``modality``, ``where`` (metadata equality or a
         :class:`Filter`), ``path_glob`` and ``mtime_*`` filter. ``route`` (auto|all|llm|<modality>)
         picks the vector spaces and modalities searched and how their scores merge (see
-        :mod:`omniret.routing`); ``audio=`` (a recording) and text → audio search go through the
+        :mod:`omniret.query.routing`); ``audio=`` (a recording) and text → audio search go through the
         audio space (CLAP). ``granularity`` (item|parent|root; ``rollup=True`` = parent) returns
         the matched items, their parents (files, pages) or the top of their parent chain, each
-        scored by its best child. Ranking stages (see :mod:`omniret.pipeline`):
+        scored by its best child. Ranking stages (see :mod:`omniret.query.pipeline`):
         ``hubness`` (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose``
         (sum|weimo|pdv, with ``alpha``/``beta``) when both ``text`` and ``image`` are given,
         ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense). ``negative`` texts are
@@ -316,7 +322,7 @@ class Index:
                        negative: str | Sequence[str] | None, like: Sequence[str] | None,
                        terms: Sequence[Term] | None, opts: SearchOptions) -> list[tuple[str, Query]]:
         """The spaces this query enters, each with the query embedded there (only spaces with vectors)."""
-        from omniret import audio_space
+        from omniret.spaces import audio as audio_space
 
         mods = opts.where.modalities if opts.where is not None else None
         audio_only = mods is not None and mods <= {Modality.AUDIO}
@@ -367,7 +373,7 @@ class Index:
         return self.page_space.with_regions(self._hits(ids, scores), tokens)
 
     def parse_expression(self, expr: str) -> list[Term]:
-        """Query algebra (see :func:`omniret.pipeline.parse_expression`); bare words that are image files become image terms."""
+        """Query algebra (see :func:`omniret.query.pipeline.parse_expression`); bare words that are image files become image terms."""
         from omniret.sources.walk import modality_for
 
         return pipeline.parse_expression(expr, lambda p: os.path.isfile(p) and modality_for(p) is Modality.IMAGE)
@@ -420,7 +426,7 @@ class Index:
         t = self.embed_query(text=text)
         pair = None
         if opts.compose == "pdv":
-            caption = reference_caption(self, image)
+            caption = reference_caption(self.store, image)
             if caption:
                 e = self.encoder.encode_text([caption, f"{caption}, {text}"], role=Role.QUERY)
                 pair = (e[0], e[1])
@@ -500,8 +506,8 @@ class Index:
         return out if limit is None else out[:limit]
 
     def classify(self, labels: Sequence[str], **kwargs: Any) -> list[Any]:
-        """Zero-shot classification/tagging of indexed items or files; see :func:`omniret.classify.classify`."""
-        from omniret.classify import classify
+        """Zero-shot classification/tagging of indexed items or files; see :func:`omniret.tasks.classify.classify`."""
+        from omniret.tasks.classify import classify
 
         return list(classify(self, labels, **kwargs))
 
@@ -523,7 +529,7 @@ class Index:
 
 # -- helpers ------------------------------------------------------------------------------------
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:
-    from omniret.audio_space import manifest_entry
+    from omniret.spaces.audio import manifest_entry
 
     spaces = {**manifest.get("spaces", {}), audio.space: {"dim": audio.dim, "metric": "ip", "normalized": True,
                                                           "encoder": audio.name}}
@@ -533,7 +539,7 @@ def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, An
 def _manifest_for(encoder: Encoder) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
-        "omniret_version": _version(),
+        "omniret_version": omniret_version(),
         "created": time.time(),
         "encoder": {"name": encoder.name, "config": encoder.config(), "space": encoder.space,
                     "dim": encoder.dim, "modalities": sorted(m.value for m in encoder.modalities)},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from omniret.cli import EXIT_USER_ERROR, cli
+from omniret.cli.main import EXIT_USER_ERROR, cli
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import omniret
-from omniret.demo import write_samples
+from omniret.cli.demo import write_samples
 
 pytestmark = pytest.mark.slow
 

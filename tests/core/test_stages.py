@@ -11,11 +11,11 @@ from builders import make_image  # type: ignore[import-not-found]
 import omniret
 from omniret.errors import QueryError
 from omniret.items import Modality
-from omniret.pipeline import Term
-from omniret.search import composed as comp
-from omniret.search import gap as gapm
-from omniret.search import hubness as hub
-from omniret.stats import DB_BETA1, DB_BETA2, QB_BETA
+from omniret.methods import composed as comp
+from omniret.methods import gap as gapm
+from omniret.methods import hubness as hub
+from omniret.query.pipeline import Term
+from omniret.query.stats import DB_BETA1, DB_BETA2, QB_BETA
 
 WORDS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "peach", "pear", "plum", "kiwi", "fig"]
 
@@ -192,7 +192,7 @@ def test_hybrid_fusion_brings_in_lexical_matches(text_index: omniret.Index) -> N
     assert rank_of_note17(rrf) <= rank_of_note17(dense)
     lexical = dict(idx.store.lexical("note 17", 400))
     dense_run = {h.id: h.score for h in idx.search("note 17", k=400, modality="text")}
-    from omniret.search.fusion import rrf as rrf_ref
+    from omniret.methods.fusion import rrf as rrf_ref
 
     ref_ids, _ = rrf_ref([dense_run, lexical])
     assert [h.id for h in rrf[:10]] == [i for i in ref_ids if i in {h.id for h in rrf}][:10]

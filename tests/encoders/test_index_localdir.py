@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import omniret
-from omniret.demo import write_samples
+from omniret.cli.demo import write_samples
 
 
 def test_index_and_search_with_openclip_local_dir(tmp_path: Path, tiny_openclip_dir: Path) -> None:

@@ -14,7 +14,7 @@ from omniret.errors import OmniretError
 from omniret.eval import prepare, runner
 from omniret.eval.metrics import evaluate_run
 from omniret.eval.report import recall_curve, write_report
-from omniret.search.hubness import skewness_k_occurrence
+from omniret.methods.hubness import skewness_k_occurrence
 
 
 def _config(tmp_path: Path, **kw: object) -> runner.EvalConfig:
@@ -105,7 +105,7 @@ def test_unknown_method_and_bad_fraction_are_reported() -> None:
 
 
 def test_cli_run_on_an_existing_index(tiny_set: Path, tmp_path: Path) -> None:
-    from omniret.cli_eval import eval_group
+    from omniret.cli.eval import eval_group
     from omniret.index import Index
 
     idx = tmp_path / "idx"
@@ -126,7 +126,7 @@ def test_cli_run_on_an_existing_index(tiny_set: Path, tmp_path: Path) -> None:
 
 
 def test_cli_reports_an_unreadable_dataset(tmp_path: Path) -> None:
-    from omniret.cli_eval import eval_group
+    from omniret.cli.eval import eval_group
 
     (tmp_path / "x.txt").write_text("hi")
     res = CliRunner().invoke(eval_group, ["run", str(tmp_path / "x.txt")])

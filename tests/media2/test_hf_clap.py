@@ -13,7 +13,8 @@ from tiny_clap import build, build_clip
 from omniret.encoders.base import Encoder
 from omniret.encoders.registry import create
 from omniret.errors import ModelError
-from omniret.ingest import IngestOptions, run_add
+from omniret.ingest.run import run_add
+from omniret.ingest.work import IngestOptions
 from omniret.items import Modality
 from omniret.store import open_store
 

@@ -12,9 +12,10 @@ from mediagen import truncated_copy
 
 import omniret
 from omniret.encoders.registry import create
-from omniret.ingest import IngestOptions, run_add
+from omniret.ingest.run import run_add
+from omniret.ingest.work import IngestOptions
 from omniret.items import Modality, make_id
-from omniret.search.late_interaction import mean_pool_frames
+from omniret.methods.late_interaction import mean_pool_frames
 from omniret.store import open_store
 from omniret.store.base import Filter
 

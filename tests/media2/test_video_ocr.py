@@ -85,7 +85,7 @@ def test_cli_flags(captioned: Path, tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from omniret.cli import cli
+    from omniret.cli.main import cli
 
     idx, run = str(tmp_path / "idx"), CliRunner()
     out = run.invoke(cli, ["--index", idx, "-q", "add", str(captioned), "--model", "fake", "--workers", "0",

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from omniret.errors import QueryError, StoreError
-from omniret.multivector import MultiVectorIndex
-from omniret.search.late_interaction import maxsim_naive
-from omniret.search.muvera import FDEConfig
+from omniret.methods.late_interaction import maxsim_naive
+from omniret.methods.muvera import FDEConfig
+from omniret.spaces.multivector import MultiVectorIndex
 
 DIM = 8
 CFG = FDEConfig(DIM, 3, 4, 7, 4, True)

@@ -16,8 +16,8 @@ import omniret
 from omniret.encoders import registry
 from omniret.encoders.colpali import ColPaliEncoder
 from omniret.errors import QueryError
-from omniret.multivector import MultiVectorIndex, PageLayout
-from omniret.page_space import cell_box, matched_region
+from omniret.spaces.multivector import MultiVectorIndex, PageLayout
+from omniret.spaces.pages import cell_box, matched_region
 
 QUERY = "tables that break across pages"
 
@@ -163,7 +163,7 @@ def test_page_hits_carry_their_region_and_it_persists(built: Path, tmp_path: Pat
 
 
 def test_cli_json_shows_the_region(built: Path) -> None:
-    from omniret.cli import cli
+    from omniret.cli.main import cli
 
     res = CliRunner().invoke(cli, ["--index", str(built), "--json", "search", QUERY, "--route", "document", "-k", "2"])
     assert res.exit_code == 0, res.output

@@ -18,8 +18,8 @@ import omniret
 from omniret.errors import ModelMismatchError, QueryError
 from omniret.index import Index
 from omniret.items import Modality
-from omniret.routing import cohort_tnorm
-from omniret.search.late_interaction import maxsim_naive
+from omniret.methods.gap import cohort_tnorm
+from omniret.methods.late_interaction import maxsim_naive
 
 QUERY = "tables that break across pages"
 
@@ -168,7 +168,7 @@ def test_index_without_a_page_model(tmp_path: Path, docs: Path) -> None:
 
 
 def test_cli_page_model(docs: Path, colqwen_dir: Path, tmp_path: Path) -> None:
-    from omniret.cli import cli
+    from omniret.cli.main import cli
 
     idx = str(tmp_path / "cli")
     run = CliRunner()

@@ -119,7 +119,7 @@ def test_manifest_round_trip_and_mismatch(tmp_path: Path) -> None:
 
 
 def test_auto_audio_model_is_none_without_cached_weights(tmp_path: Path) -> None:
-    from omniret.audio_space import clap_cached
+    from omniret.spaces.audio import clap_cached
 
     with omniret.open(tmp_path / "a", model="fake", audio_model="auto") as index:
         assert index.audio_encoder is None  # no CLAP weights on this machine, and no network probe

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from omniret.cli import cli
+from omniret.cli.main import cli
 
 
 def test_cli_audio_model_route_and_labels(mixed: Path, excerpt: Path, tmp_path: Path) -> None:

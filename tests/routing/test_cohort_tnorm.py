@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from omniret.errors import QueryError
-from omniret.routing import cohort_tnorm
+from omniret.methods.gap import cohort_tnorm
 
 
 def test_tnorm_by_cohort_mean_and_population_std() -> None:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import omniret
-from omniret import routing
 from omniret.errors import QueryError
 from omniret.items import Modality
+from omniret.query import routing
 
 
 class FakeLLM:

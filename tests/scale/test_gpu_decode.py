@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from omniret.scale.gpu_decode import GpuPreprocess, _read, applies, is_jpeg
+from omniret.ingest.gpu import GpuPreprocess, _read, applies, is_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,11 +14,11 @@ import pytest
 import omniret
 from omniret.encoders.registry import create
 from omniret.errors import ModelMismatchError
-from omniret.ingest import IngestOptions
+from omniret.ingest.work import IngestOptions
 from omniret.items import Modality
 
 ray = pytest.importorskip("ray")
-from omniret.scale.ray_ingest import RayOptions, _audio_model, _checked_audio, ray_add  # noqa: E402
+from omniret.ingest.ray import RayOptions, _audio_model, _checked_audio, ray_add  # noqa: E402
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "media2"))

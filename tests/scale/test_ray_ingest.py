@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 import omniret
-from omniret.ingest import IngestOptions
+from omniret.ingest.work import IngestOptions
 
 ray = pytest.importorskip("ray")
-from omniret.scale.ray_ingest import RayOptions, ray_add  # noqa: E402
+from omniret.ingest.ray import RayOptions, ray_add  # noqa: E402
 
 
 def make_folder(folder: Path, n_images: int = 14, n_texts: int = 3) -> None:
@@ -78,7 +78,7 @@ def test_cli_add_engine_ray(local_ray: None, tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from omniret.cli import cli
+    from omniret.cli.main import cli
 
     folder = tmp_path / "files"
     make_folder(folder, n_images=4, n_texts=1)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import omniret
-from omniret.ingest import IngestOptions
+from omniret.ingest.work import IngestOptions
 from omniret.items import Modality
 
 ray = pytest.importorskip("ray")
-from omniret.scale.ray_ingest import RayOptions, ray_add  # noqa: E402
+from omniret.ingest.ray import RayOptions, ray_add  # noqa: E402
 
 
 @pytest.fixture(scope="module")

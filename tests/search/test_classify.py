@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from omniret.errors import ModelError, QueryError
-from omniret.search import classify as cl
-from omniret.search import prompts as pr
+from omniret.methods import classify as cl
+from omniret.methods import prompts as pr
 
 
 def fake_encode(texts: list[str]) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from omniret.errors import QueryError
-from omniret.search import composed as c
+from omniret.methods import composed as c
 
 V, T = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
 GAL = np.array([[0.6, 0.8, 0.0], [0.9, 0.1, 0.42]])

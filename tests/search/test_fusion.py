@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omniret.errors import QueryError
-from omniret.search import fusion as f
+from omniret.methods import fusion as f
 
 RUN1 = {"a": 0.9, "b": 0.5, "c": 0.1}
 RUN2 = {"c": 12.0, "a": 10.0, "d": 4.0}

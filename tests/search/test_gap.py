@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from omniret.errors import QueryError
-from omniret.search import gap
+from omniret.methods import gap
 
 IMG = np.array([[1.0, 0.0], [0.8, 0.6]])
 TXT = np.array([[0.0, 1.0], [0.6, 0.8]])

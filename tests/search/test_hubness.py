@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from omniret.errors import QueryError
-from omniret.search import hubness as h
+from omniret.methods import hubness as h
 
 B = np.array([[0.9, 0.1, 0.2], [0.8, 0.3, 0.1], [0.7, 0.2, 0.4], [0.6, 0.5, 0.3]])
 S = np.array([[0.5, 0.4, 0.1], [0.2, 0.6, 0.3]])

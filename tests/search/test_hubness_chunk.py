@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omniret.search import hubness as hub
+from omniret.methods import hubness as hub
 
 
 @settings(max_examples=60, deadline=None)
@@ -27,7 +27,7 @@ def test_log_partition_is_the_logsumexp() -> None:
 
 
 def test_center_scores_equal_explicit_centring() -> None:
-    from omniret.search import gap as gapm
+    from omniret.methods import gap as gapm
 
     rng = np.random.default_rng(1)
     g = rng.standard_normal((30, 16))

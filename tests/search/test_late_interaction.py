@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omniret.errors import QueryError
-from omniret.search import late_interaction as li
+from omniret.methods import late_interaction as li
 
 
 def test_spec_maxsim() -> None:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omniret.errors import QueryError
-from omniret.search import muvera as mv
-from omniret.search.late_interaction import maxsim
+from omniret.methods import muvera as mv
+from omniret.methods.late_interaction import maxsim
 
 G = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
 Q = np.array([[0.6, 0.8, 0.0], [-0.6, 0.8, 0.0]])

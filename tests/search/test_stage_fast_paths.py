@@ -1,4 +1,4 @@
-"""The pipeline's per-query stage fast paths equal the reference functions of omniret.search."""
+"""The pipeline's per-query stage fast paths equal the reference functions of omniret.methods."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omniret import pipeline
 from omniret.items import Item, Modality
-from omniret.search import gap as gapm
-from omniret.stats import MOD_CODE, SpaceStats
+from omniret.methods import gap as gapm
+from omniret.query import pipeline
+from omniret.query.stats import MOD_CODE, SpaceStats
 from omniret.store.base import IdRow, WriteBatch
 from omniret.store.embedded import EmbeddedStore
 
@@ -138,8 +138,8 @@ def test_rank_order_equals_lexsort_by_score_then_id(scores: list[int], seed: int
 def test_hubness_fast_path_equals_candidate_set_functions(mixed, seed: int, method: str, unknown: bool,  # type: ignore[no-untyped-def]
                                                           near_bank: bool) -> None:
     """Against hubness.apply_* on the (1, K') arrays of SpaceStats.hubness_arrays (the reference path)."""
-    from omniret.search import hubness as hub
-    from omniret.stats import DB_BETA1, DB_BETA2, QB_BETA, Bank
+    from omniret.methods import hubness as hub
+    from omniret.query.stats import DB_BETA1, DB_BETA2, QB_BETA, Bank
 
     _, stats, vecs = mixed
     rng = np.random.default_rng(seed)

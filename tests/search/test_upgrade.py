@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.stats import special_ortho_group
 
 from omniret.errors import QueryError
-from omniret.search import upgrade as up
+from omniret.methods import upgrade as up
 
 X = np.array([[1.0, 0.0], [0.0, 1.0], [0.7071, 0.7071]])
 Y = np.array([[0.0, 1.0], [-1.0, 0.0], [-0.7071, 0.7071]])

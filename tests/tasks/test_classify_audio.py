@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 import omniret
-from omniret.classify import build_prompts
 from omniret.errors import ModelError, QueryError
 from omniret.index import Index
 from omniret.items import Modality
-from omniret.search.prompts import SOUND_DESCRIPTIONS, SOUND_TEMPLATES
+from omniret.methods.prompts import SOUND_DESCRIPTIONS, SOUND_TEMPLATES
+from omniret.tasks.classify import build_prompts
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "media2"))
 
@@ -131,8 +131,8 @@ def test_no_audio_model_says_which_model_is_missing(sounds: Path, tmp_path: Path
 
 
 def test_cli_classifies_audio_with_the_shipped_descriptions(index: Index) -> None:
-    from omniret.cli import cli
-    from omniret.cli_tasks import classify_cmd
+    from omniret.cli.main import cli
+    from omniret.cli.tasks import classify_cmd
 
     if "classify" not in cli.commands:
         cli.add_command(classify_cmd)

@@ -11,11 +11,11 @@ import pytest
 from scipy.special import softmax
 from tasks_helpers import ANIMALS
 
-from omniret.classify import Classification, build_prompts, classify, label_embeddings
 from omniret.errors import QueryError
 from omniret.index import Index
 from omniret.items import Role
-from omniret.search.prompts import IMAGENET_TEMPLATES
+from omniret.methods.prompts import IMAGENET_TEMPLATES
+from omniret.tasks.classify import Classification, build_prompts, classify, label_embeddings
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from omniret.classify import classify
 from omniret.index import Index
+from omniret.tasks.classify import classify
 
 
 @pytest.mark.slow

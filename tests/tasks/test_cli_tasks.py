@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from tasks_helpers import write_image
 
-from omniret.cli import EXIT_USER_ERROR, cli
-from omniret.cli_tasks import classify_cmd, upgrade_cmd
+from omniret.cli.main import EXIT_USER_ERROR, cli
+from omniret.cli.tasks import classify_cmd, upgrade_cmd
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from omniret.encoders import registry
 from omniret.errors import QueryError
 from omniret.index import Index
 from omniret.items import Modality, Role
-from omniret.upgrade import MappedQueryEncoder, encoder_for, fit_upgrade, load_map, resume_upgrade
+from omniret.tasks.upgrade import MappedQueryEncoder, encoder_for, fit_upgrade, load_map, resume_upgrade
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -103,3 +103,12 @@ def pick_device(device: str | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class PageLayout(NamedTuple):
+    """Where a page's image-patch tokens are in its token matrix: rows ``start : start + rows * cols``,
+    row-major over a ``rows × cols`` grid of cells covering the page (see :mod:`omniret.encoders.colpali`)."""
+
+    start: int
+    rows: int
+    cols: int

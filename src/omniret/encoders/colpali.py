@@ -18,7 +18,7 @@ network; a hub id loads from the local Hugging Face cache, else from the hub, an
 How it fits the encoder registry: it is registered under ``colpali`` with kind ``multivector``.
 It is not a single-vector :class:`~omniret.encoders.base.Encoder` (it returns a matrix per input),
 so it cannot be an index's main ``model``; it is an index's optional *page model*
-(``omniret.open(path, page_model="colpali:...")``, see :mod:`omniret.page_space`), built with
+(``omniret.open(path, page_model="colpali:...")``, see :mod:`omniret.spaces.pages`), built with
 :func:`omniret.encoders.registry.create_page_model`.
 
 Token selection: every position the processor marks in the attention mask is kept (image
@@ -28,7 +28,7 @@ what the reference scoring (``score_retrieval``, zero-padded) computes, without 
 
 Page layout (:meth:`ColPaliEncoder.encode_pages_with_layout`): where a page's image-patch tokens sit
 among its kept rows and the grid they form, so a MaxSim match can be mapped back to a region of the
-page (:func:`omniret.page_space.matched_region`). The image tokens are the rows whose input id is
+page (:func:`omniret.spaces.pages.matched_region`). The image tokens are the rows whose input id is
 the processor's ``image_token_id`` (one contiguous run). ColQwen2 (Qwen2-VL dynamic resolution):
 the image is resized whole to ``(h, w)`` patches of 14 px (``image_grid_thw``) and each
 ``merge × merge`` block of patches becomes one token, in row-major order over the
@@ -49,9 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from omniret.encoders.base import l2_normalize, pick_device
+from omniret.encoders.base import PageLayout, l2_normalize, pick_device
 from omniret.errors import ModelError
-from omniret.multivector import PageLayout
 
 _log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class ColPaliEncoder:
         return self.encode_pages_with_layout(images)[0]
 
     def encode_pages_with_layout(self, images: Sequence[Any]) -> tuple[list[np.ndarray], list[PageLayout | None]]:
-        """:meth:`encode_pages` plus each page's :class:`~omniret.multivector.PageLayout` (``None`` when the
+        """:meth:`encode_pages` plus each page's :class:`~omniret.spaces.multivector.PageLayout` (``None`` when the
         processor's image tokens do not form one grid; see the module docstring)."""
         _, proc = self._load()
         mats: list[np.ndarray] = []

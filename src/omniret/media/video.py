@@ -3,7 +3,7 @@
 Sampling follows CLIP4Clip (spec §12): frames are taken at ``sample_fps`` (1 frame a second, the
 first frame at or after each tick), and a segment with more than ``frames_per_segment`` of them
 keeps a uniform subset, ``np.linspace(0, n - 1, num=N, dtype=int)``
-(:func:`~omniret.search.late_interaction.uniform_frame_indices`, ``slice_framepos = 2``).
+(:func:`~omniret.methods.late_interaction.uniform_frame_indices`, ``slice_framepos = 2``).
 
 Memory stays bounded: only the current segment's sampled frames (at most ``segment_seconds *
 sample_fps`` small RGB images, short side ``target_size``) are held while decoding, and each kept
@@ -198,7 +198,7 @@ def _cutter(options: VideoOptions, seg_len: float, declared: float | None) -> Sh
 def _close(pending: list[tuple[float, Any, Any]], start: float, seg_len: float, options: VideoOptions,
            frame_fn: Callable[[Any], Any]) -> VideoSegment:
     """The segment of the ``pending`` samples (cleared): ``frames_per_segment`` of them kept uniformly."""
-    from omniret.search.late_interaction import uniform_frame_indices
+    from omniret.methods.late_interaction import uniform_frame_indices
 
     keep = [int(i) for i in uniform_frame_indices(len(pending), options.frames_per_segment)]
     seg = VideoSegment(round(start, 3), round(start + seg_len, 3))

@@ -86,6 +86,6 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
 
 
 def _version() -> str:
-    from omniret import __version__
+    from omniret.index import omniret_version
 
-    return __version__
+    return omniret_version()

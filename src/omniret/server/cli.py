@@ -1,6 +1,6 @@
 """``omniret serve``: run the HTTP server and web page over an index (uvicorn).
 
-Registered in :mod:`omniret.cli` with ``cli.add_command(serve_command)``.
+Registered in :mod:`omniret.cli.main` with ``cli.add_command(serve_command)``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class HTTPProblem(HTTPException):
 
 def status_for(err: OmniretError) -> int:
     """The HTTP status of a library error."""
-    from omniret.thumbs import NoThumbnail
+    from omniret.server.thumbs import NoThumbnail
 
     if isinstance(err, NoThumbnail):
         return 404

@@ -19,7 +19,7 @@ from typing import Any
 
 from omniret.errors import MediaError, QueryError
 from omniret.index import Index
-from omniret.ingest import AddReport
+from omniret.ingest.work import AddReport
 from omniret.items import Hit, Item, make_id
 from omniret.server.errors import HTTPProblem
 from omniret.server.settings import ServerSettings
@@ -95,7 +95,7 @@ class Service:
         return item.uri
 
     def thumbnail(self, item_id: str) -> Path:
-        from omniret.thumbs import thumbnail
+        from omniret.server.thumbs import thumbnail
 
         return thumbnail(self.get(item_id), self.thumb_dir, size=self.settings.thumb_size)
 

@@ -205,7 +205,7 @@ class Store(ABC):
         vector in a space, unchanged until that vector is replaced or deleted (-1 in empty slots), the
         same keys :meth:`iter_vectors_keyed` yields. ``None`` when the backend has no such keys.
 
-        Derived per-item statistics (:mod:`omniret.stats`) index their arrays by key with one numpy
+        Derived per-item statistics (:mod:`omniret.query.stats`) index their arrays by key with one numpy
         gather instead of hashing every candidate id: at K' = 100 candidates the dict lookups, with
         their cache misses after an ANN scan, cost more than the ranking stage's arithmetic.
         """

@@ -33,7 +33,7 @@ from omniret.errors import QueryError, StoreError
 from omniret.items import Item
 from omniret.store import sql
 from omniret.store.base import Filter, SourceState, Store, WriteBatch, check_queries
-from omniret.store.faiss_index import KINDS, IndexConfig, SpaceIndex
+from omniret.store.faiss_index import KINDS, IndexConfig, SpaceIndex, saved_kind
 from omniret.store.writes import apply_batch, validate_batch
 
 DB_NAME = "omniret.db"
@@ -226,7 +226,12 @@ class EmbeddedStore(Store):
         if not path.exists():
             return None
         try:
-            idx = SpaceIndex.load(path, self._cfg, self._uuid, dim)
+            if saved_kind(path) == "ondisk":
+                from omniret.store.ondisk import OnDiskIndex  # noqa: PLC0415 - FAISS on-disk parts load only when used
+
+                idx: SpaceIndex = OnDiskIndex.load(path, self._cfg, self._uuid, dim)
+            else:
+                idx = SpaceIndex.load(path, self._cfg, self._uuid, dim)
         except Exception:  # a broken derived file is rebuilt, never trusted
             return None
         return idx if idx.seq <= seq else None

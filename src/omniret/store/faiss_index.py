@@ -418,13 +418,13 @@ class SpaceIndex:
 
     @classmethod
     def load(cls, path: Path, cfg: IndexConfig, store_uuid: str, dim: int) -> SpaceIndex:
-        """Read an index saved by :meth:`save`; raises ``ValueError`` if it belongs elsewhere or is broken."""
+        """Read an index saved by :meth:`save`; raises ``ValueError`` if it belongs elsewhere or is broken.
+
+        An on-disk index's file says ``kind: ondisk``; :func:`saved_kind` tells the caller which class
+        loads it (:class:`omniret.store.ondisk.OnDiskIndex` subclasses this one, so this module does not
+        import it)."""
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("kind") == "ondisk":
-                from omniret.store.ondisk import OnDiskIndex  # noqa: PLC0415  # a cycle otherwise
-
-                return OnDiskIndex.load(path, cfg, store_uuid, dim)
             if meta.get("format") != FORMAT_VERSION or meta.get("uuid") != store_uuid or meta.get("dim") != dim:
                 raise ValueError(f"{path}: saved for another store or format")
             index = faiss.deserialize_index(np.ascontiguousarray(z["index"]))
@@ -458,3 +458,9 @@ def exact_topk(q: np.ndarray, mat: np.ndarray, allowed: np.ndarray, k: int) -> t
     ps = np.take_along_axis(s, part, axis=1)
     order = np.argsort(-ps, axis=1, kind="stable")
     return np.take_along_axis(ps, order, axis=1).astype(np.float32), allowed[np.take_along_axis(part, order, axis=1)]
+
+
+def saved_kind(path: Path) -> str | None:
+    """The ``kind`` a saved index file records (``flat``, ``hnsw``, ``ivfpq``, ``ondisk``), or ``None``."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"])).get("kind") if "meta" in z.files else None

@@ -1,6 +1,6 @@
 """Zero-shot classification and tagging of indexed items (or of files) against a label set.
 
-The scoring is the CLIP_benchmark rule of :mod:`omniret.search.classify` (Radford et al., ICML
+The scoring is the CLIP_benchmark rule of :mod:`omniret.methods.classify` (Radford et al., ICML
 2021; LAION-AI/CLIP_benchmark ``zero_shot_classifier``):
 
     class_emb_c = normalize( mean_{p in P_c} normalize( text_encoder(p) ) )
@@ -20,8 +20,8 @@ Items are classified in the space that holds their vector: the main space (image
 frames), or — for items with no vector there, i.e. audio recordings and windows — the audio space
 of the index's audio model (CLAP), whose text tower embeds the prompts. ``templates="auto"`` (the
 default) uses the 80 CLIP templates in the main space and short sound templates
-(:data:`~omniret.search.prompts.SOUND_TEMPLATES`) in the audio space; ``descriptions="sounds"``
-adds the shipped ReCLAP-style descriptions (:data:`~omniret.search.prompts.SOUND_DESCRIPTIONS`)
+(:data:`~omniret.methods.prompts.SOUND_TEMPLATES`) in the audio space; ``descriptions="sounds"``
+adds the shipped ReCLAP-style descriptions (:data:`~omniret.methods.prompts.SOUND_DESCRIPTIONS`)
 of the labels it knows.
 """
 
@@ -37,8 +37,9 @@ import numpy as np
 
 from omniret.errors import MediaError, ModelError, QueryError
 from omniret.items import Item, Modality, Role
-from omniret.search.classify import class_embeddings, classify_scores
-from omniret.search.prompts import DESCRIPTION_SETS, IMAGENET_TEMPLATES, SOUND_TEMPLATES, class_prompts
+from omniret.methods.classify import class_embeddings, classify_scores
+from omniret.methods.prompts import DESCRIPTION_SETS, IMAGENET_TEMPLATES, SOUND_TEMPLATES, class_prompts
+from omniret.query.args import make_filter
 from omniret.store.base import Filter, Store, WriteBatch
 
 __all__ = ["Classification", "build_prompts", "classify", "label_embeddings", "resolve_templates"]
@@ -92,7 +93,7 @@ def _gloss_fn(glosses: GlossSource | str | None) -> GlossSource | None:
         return glosses
     if glosses != "wordnet":
         raise QueryError(f"unknown gloss source {glosses!r}; use 'wordnet' or a function label -> definition")
-    from omniret.search.prompts import wordnet_gloss_source
+    from omniret.methods.prompts import wordnet_gloss_source
 
     try:
         return wordnet_gloss_source(os.environ.get("OMNIRET_WORDNET") or None)
@@ -178,8 +179,6 @@ def _score(vecs: np.ndarray, class_emb: np.ndarray, labels: Sequence[str], k: in
 # -- the index walk -----------------------------------------------------------------------------
 def _filter(index: Any, where: Filter | Mapping[str, Any] | None, ids: Sequence[str] | None,
             modality: str | Modality | Sequence[str | Modality] | None) -> Filter | None:
-    from omniret.index import make_filter  # the facade imports this module lazily; no cycle at import
-
     flt = make_filter(modality, where)
     if ids is not None:
         if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
@@ -326,7 +325,7 @@ def classify(
         return _classify_files(spaces, emb, files, names, k, threshold, temperature)
     store: Store = index.store
     if _audio_only(modality) and len(spaces) == 1 and not index.encoder.supports(Modality.AUDIO):
-        from omniret.audio_space import missing
+        from omniret.spaces.audio import missing
 
         raise missing("classifying audio items")
     spaces = [sp for sp in spaces if sp.space in store.spaces()]

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from omniret.errors import QueryError
-from omniret.search.late_interaction import maxsim
+from omniret.methods.late_interaction import maxsim
 
 _CHUNK_POINTS = 1 << 15  # points encoded at once by document_fde_batch (bounds the float64 temporaries)
 

@@ -31,27 +31,18 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from omniret.encoders.base import PageLayout
 from omniret.errors import QueryError, StoreError
-from omniret.search.late_interaction import maxsim
-from omniret.search.muvera import FDEConfig, document_fde_batch, query_fde
+from omniret.methods.late_interaction import maxsim
+from omniret.methods.muvera import FDEConfig, document_fde_batch, query_fde
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_FDE", "MultiVectorIndex", "PageLayout"]
 
 _FORMAT = 1
 _SUFFIXES = ("tokens.npy", "offsets.npy", "fdes.npy", "ids.json", "layout.npy")
-
-
-class PageLayout(NamedTuple):
-    """Where a page's image-patch tokens are in its token matrix: rows ``start : start + rows * cols``,
-    row-major over a ``rows × cols`` grid of cells covering the page (see :mod:`omniret.encoders.colpali`)."""
-
-    start: int
-    rows: int
-    cols: int
 
 
 #: MUVERA candidates re-ranked by exact MaxSim by default. ``bench/RESULTS_muvera.md`` (10k pages x 1,000

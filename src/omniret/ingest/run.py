@@ -17,124 +17,35 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from omniret.encoders.base import Encoder, ImagePreprocessor
+from omniret.encoders.base import Encoder
 from omniret.errors import MediaError, OmniretError
-from omniret.ingest_media import MediaConfig, MediaPayload, MediaWork, decode_media, media_items
-from omniret.items import Item, Modality, Role, make_id
-from omniret.page_space import PageSpace
-from omniret.search.late_interaction import mean_pool_frames
+from omniret.ingest.media import MediaConfig, MediaWork, decode_media, media_items
+from omniret.ingest.work import (
+    DECODED_MODALITIES,
+    DEFERRED_HASH,
+    AddReport,
+    DecodeConfig,
+    DecodedFile,
+    DecodeTask,
+    IngestOptions,
+    file_items,
+)
+from omniret.items import Modality, Role
+from omniret.methods.late_interaction import mean_pool_frames
 from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
 from omniret.sources.walk import FileInfo, WalkResult, walk
+from omniret.spaces.pages import PageSpace
 from omniret.store.base import SourceState, Store, WriteBatch
 from omniret.threads import ingest_threads, torch_threads, uses_torch
 
-#: modalities the single-machine ingest decodes (audio, video and PDFs: see :mod:`omniret.ingest_media`)
-DECODED_MODALITIES = frozenset(Modality)
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """Knobs of one ``add`` run (frozen; parsed once at the edge)."""
-
-    workers: int | None = None  # decode processes; None = auto, 0 = decode in this process
-    batch_size: int = 32  # encoder batch
-    commit_every: int = 256  # items per commit (files are never split across commits)
-    include_hidden: bool = False
-    prune: bool = False  # delete items of files that are gone
-    retry_failed: bool = False  # decode again files that failed before and did not change
-    max_pixels: int | None = 178_956_970
-    chunk_chars: int = 800
-    chunk_overlap: int = 150
-    audio_window: float = 10.0  # seconds; audio windows overlap by audio_window - audio_hop
-    audio_hop: float = 5.0
-    max_audio_seconds: float | None = 3 * 3600.0
-    video_segment_seconds: float = 10.0
-    video_frames_per_segment: int = 8  # frames sampled at 1 fps, uniformly thinned to this many (spec §12)
-    max_video_seconds: float | None = 4 * 3600.0
-    video_segments: str = "fixed"  # "scenes": cut at shot boundaries (omniret.media.scenes), capped at the length above
-    video_scene_threshold: float = 27.0  # mean HSV difference (0-255) of a cut (PySceneDetect ContentDetector)
-    video_ocr: bool = False  # OCR the kept frames; the text is searchable (BM25 + text vector)
-    pdf_ocr: bool = True  # OCR pages that have no text layer (RapidOCR)
-    pdf_blocks: bool = True  # index layout blocks as children of their page
-    pdf_max_pages: int | None = None
-    torch_threads: int | None = None  # None: max(1, cores - decode workers) or $OMNIRET_TORCH_THREADS; 0: torch's own
-
-
-@dataclass
-class AddReport:
-    """What an ``add`` did. ``failed`` lists ``(uri, reason)``; ``skipped`` the walk's refusals;
-    ``unembedded`` counts items stored without a vector (audio without an audio model, blank pages)."""
-
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    items: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    unembedded: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "new": self.new,
-            "changed": self.changed,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "items": self.items,
-            "failed": [{"uri": u, "reason": r} for u, r in self.failed],
-            "skipped": [{"uri": u, "reason": r} for u, r in self.skipped],
-            "seconds": round(self.seconds, 3),
-            "unembedded": self.unembedded,
-        }
-
-
-@dataclass(frozen=True)
-class DecodeTask:
-    uri: str
-    modality: Modality
-    size: int
-    mtime_ns: int
-    content_hash: str
-
-
-@dataclass
-class DecodedFile:
-    """A file after decoding: pixels for an image, chunks for a text file, a media payload for audio,
-    video and PDFs, or the failure reason."""
-
-    task: DecodeTask
-    error: str | None = None
-    pixels: np.ndarray | None = None
-    chunks: list[tuple[str, int, int]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-    media: MediaPayload | None = None
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    """Everything a decode worker needs (picklable)."""
-
-    preprocess: ImagePreprocessor | None
-    target_size: int | None
-    max_pixels: int | None
-    chunk_chars: int
-    chunk_overlap: int
-    media: MediaConfig = field(default_factory=MediaConfig)
-
 
 # -- planning ---------------------------------------------------------------------------------------
-#: content hash placeholder of a new file: it is hashed where its bytes are read for decoding
-#: (in a decode worker, or the GPU path's reader threads), not in a separate serial pass
-DEFERRED_HASH = ""
-
-
 def plan(paths: Sequence[str], store: Store, options: IngestOptions) -> tuple[WalkResult, Changes]:
     """Walk ``paths`` and classify the files against what ``store`` already holds.
 
@@ -252,27 +163,6 @@ def default_workers() -> int:
 
 
 # -- encoding -------------------------------------------------------------------------------------
-def file_items(d: DecodedFile) -> list[Item]:
-    """The items a decoded file becomes: one image item, or a parent plus one item per text chunk."""
-    t = d.task
-    name = os.path.basename(t.uri)
-    mtime = t.mtime_ns / 1e9
-    base = {"name": name, "size": t.size, **d.meta}
-    fid = make_id(t.uri)
-    if t.modality is Modality.IMAGE:
-        return [Item(fid, t.uri, Modality.IMAGE, metadata=base, content_hash=t.content_hash, mtime=mtime)]
-    first = d.chunks[0][0] if d.chunks else ""
-    # the parent carries no text of its own (its chunks do; duplicating it would skew BM25): only a preview
-    parent = Item(fid, t.uri, Modality.TEXT, metadata={**base, "chunks": len(d.chunks), "preview": first[:200]},
-                  content_hash=t.content_hash, mtime=mtime)
-    children = [
-        Item(make_id(t.uri, part=str(i)), t.uri, Modality.TEXT, parent_id=fid, span=(float(s), float(e)),
-             text=txt, metadata={"name": name, "chunk": i}, content_hash=t.content_hash, mtime=mtime)
-        for i, (txt, s, e) in enumerate(d.chunks)
-    ]
-    return [parent, *children]
-
-
 class _Vectors:
     """Vectors by space and item id, gathered while a group of files is encoded."""
 
@@ -304,7 +194,7 @@ def encode_files(
     waveforms through ``audio_encoder.encode_audio`` into its own space. Parents pool their children.
     With ``page_space``, rendered PDF pages are embedded by the page model and their token matrices
     written to its multi-vector index *now*, before the caller commits the batch (see
-    :mod:`omniret.page_space`).
+    :mod:`omniret.spaces.pages`).
     """
     batch, work = WriteBatch(), MediaWork()
     for d in decoded:
@@ -446,13 +336,13 @@ def run_add(
     ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
     CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
     stored with their metadata only and counted in ``AddReport.unembedded``. ``page_space`` (a
-    page model, :mod:`omniret.page_space`) also embeds every PDF page's rendered image.
+    page model, :mod:`omniret.spaces.pages`) also embeds every PDF page's rendered image.
     """
     t0 = time.perf_counter()
     report = AddReport()
     tasks = prepare_add(paths, store, encoder, options, report)
     if str(getattr(encoder, "device", "")).startswith("cuda"):  # JPEGs: nvjpeg fast path (scale/gpu_decode.py)
-        from omniret.scale.gpu_decode import ingest_jpegs
+        from omniret.ingest.gpu import ingest_jpegs
 
         tasks = ingest_jpegs(tasks, store, encoder, options, report)
     config = DecodeConfig(

@@ -12,7 +12,7 @@ The banks are the source of truth (vectors + the texts they came from, in ``<ind
 the statistics are derived (``<index>/stats/``, rebuilt when missing or stale) and refreshed
 after every add/remove: additions cost O(bank size × new items) (moments and log Z are sums,
 top-k lists merge); a removal or a replaced item recomputes everything from the stored vectors.
-The math is in :mod:`omniret.search.hubness` and :mod:`omniret.search.gap`; this module only
+The math is in :mod:`omniret.methods.hubness` and :mod:`omniret.methods.gap`; this module only
 keeps state and does IO.
 """
 
@@ -31,8 +31,8 @@ from scipy.linalg.blas import ssymv as _ssymv  # type: ignore[import-untyped]
 
 from omniret.errors import QueryError
 from omniret.items import Modality
-from omniret.search import gap as gapm
-from omniret.search import hubness as hub
+from omniret.methods import gap as gapm
+from omniret.methods import hubness as hub
 from omniret.store.base import Store
 
 MODALITIES: tuple[Modality, ...] = tuple(Modality)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from omniret import routing
 from omniret.errors import QueryError
 from omniret.items import Item, Modality
+from omniret.query import routing
 from omniret.store.base import Filter, Store
-
-if TYPE_CHECKING:
-    from omniret.index import Index
 
 ImageLike = Any  # a path, or a PIL image
 
@@ -94,13 +91,13 @@ def captions(it: Item | None) -> list[str]:
     return out
 
 
-def reference_caption(index: Index, image: ImageLike) -> str | None:
+def reference_caption(store: Store, image: ImageLike) -> str | None:
     """A caption of the reference image if it is an indexed file that has one (for PDV)."""
     if not isinstance(image, str | os.PathLike):
         return None
     from omniret.items import make_id
 
-    caps = captions(index.get(make_id(os.path.realpath(os.fspath(image)))))
+    caps = captions(store.get([make_id(os.path.realpath(os.fspath(image)))])[0])
     return caps[0] if caps else None
 
 

@@ -9,16 +9,16 @@
                                          (+ the group's embedded PDF pages with a page model)
       → driver: store.commit(batch)      one atomic commit per group, in the order groups finish
 
-With a page model (``index.page_space``, :mod:`omniret.page_space`) each encoder actor builds its own
+With a page model (``index.page_space``, :mod:`omniret.spaces.pages`) each encoder actor builds its own
 copy from the model's name and config (a local folder or the Hugging Face cache must hold it on
 every worker machine) and embeds the group's rendered pages through the same ``encode_files`` call
-into a :class:`~omniret.page_space.PageCollector`; the float16 matrices travel back with the batch
+into a :class:`~omniret.spaces.pages.PageCollector`; the float16 matrices travel back with the batch
 and the driver writes them to ``<index>/multivector`` before the batch's commit, as the local
 ingest does.
 
-With an audio model (``index.audio_encoder``, :mod:`omniret.audio_space`) the decode tasks resample
+With an audio model (``index.audio_encoder``, :mod:`omniret.spaces.audio`) the decode tasks resample
 audio and video sound tracks at its rate, and each encoder actor rebuilds it from the manifest's
-``audio_encoder`` entry (name + config, as :func:`omniret.audio_space.resolve` does on reopening)
+``audio_encoder`` entry (name + config, as :func:`omniret.spaces.audio.resolve` does on reopening)
 or from ``audio_encoder_factory``; the same ``encode_files`` call embeds the windows and sound
 tracks into the audio space, so their vectors ride in the group's WriteBatch and land in the
 same commit as on one machine.
@@ -43,27 +43,24 @@ import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from omniret.encoders.base import Encoder
 from omniret.errors import ModelMismatchError, OmniretError
-from omniret.ingest import (
-    AddReport,
-    DecodeConfig,
-    DecodedFile,
-    DecodeTask,
-    IngestOptions,
-    decode_file,
-    encode_files,
-    media_config,
-    prepare_add,
-)
+from omniret.ingest.run import decode_file, encode_files, media_config, prepare_add
+from omniret.ingest.work import AddReport, DecodeConfig, DecodedFile, DecodeTask, IngestOptions
 from omniret.items import Modality
-from omniret.page_space import EmbeddedPages, PageCollector
-from omniret.store.base import WriteBatch
+from omniret.spaces.pages import EmbeddedPages, PageCollector, PageSpace
+from omniret.store.base import Store, WriteBatch
 
-if TYPE_CHECKING:
-    from omniret.index import Index
+
+class IndexParts(Protocol):
+    """What the Ray ingest reads of an :class:`omniret.index.Index` (the facade passes itself)."""
+
+    store: Store
+    encoder: Encoder
+    audio_encoder: Encoder | None
+    page_space: PageSpace | None
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
 
 def ray_add(
     paths: Sequence[str],
-    index: Index,
+    index: IndexParts,
     options: IngestOptions | None = None,
     address: str | None = None,
     *,
@@ -195,10 +192,10 @@ def _page_model(enc: Any) -> Callable[[], Any]:
     return build
 
 
-def _audio_model(index: Index) -> Callable[[], Encoder]:
+def _audio_model(index: IndexParts) -> Callable[[], Encoder]:
     """Rebuild the index's audio model in an actor from the manifest's ``audio_encoder`` entry (name and
     config; the encoder's own when the manifest has none), as reopening the index does."""
-    from omniret.audio_space import manifest_entry
+    from omniret.spaces.audio import manifest_entry
 
     audio = index.audio_encoder
     if audio is None:

@@ -1,6 +1,6 @@
 """Ingest of audio, video and PDFs: what a worker decodes, and the items a decoded file becomes.
 
-The pipeline (:mod:`omniret.ingest`) calls :func:`decode_media` in its worker processes and
+The pipeline (:mod:`omniret.ingest.run`) calls :func:`decode_media` in its worker processes and
 :func:`media_items` in the encoding process. Items and their vectors:
 
 - **audio**: the recording (``AUDIO``) with windows (default 10 s, 50 % overlap) as children,
@@ -159,7 +159,7 @@ def _decode_pdf_pages(uri: str, cfg: MediaConfig, preprocess: Any, info: Any) ->
     """:func:`_decode_pdf` with a page model: every page rendered once (short side ``page_size``), sent as
     PNG bytes for the page model; textless pages also give the main encoder's pixels from that render."""
     from omniret.media.pdf import PdfOptions, iter_pages
-    from omniret.page_space import page_png
+    from omniret.spaces.pages import page_png
 
     opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="always",
                       image_size=max(cfg.page_size or 0, cfg.image_size), max_pages=cfg.pdf_max_pages)

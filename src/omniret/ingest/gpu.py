@@ -7,7 +7,7 @@ to the GPU: file bytes are read by a thread pool one group ahead (overlapped wit
 per image a shortest-side resize (``antialias=True``, the model's interpolation) and centre crop to
 the model's input size, normalisation with the model's mean/std, and ``model.encode_image`` in the
 model's precision (fp16 on CUDA). Items, ids, source states and commits are those of the CPU path
-(:func:`omniret.ingest.file_items`, one :class:`WriteBatch` per group).
+(:func:`omniret.ingest.work.file_items`, one :class:`WriteBatch` per group).
 
 It applies only to open_clip encoders on CUDA and files whose bytes start with the JPEG marker;
 everything else — and any JPEG nvjpeg refuses (progressive/CMYK corner cases, over ``max_pixels``)
@@ -29,7 +29,7 @@ from omniret.items import Modality
 
 if TYPE_CHECKING:
     from omniret.encoders.base import Encoder
-    from omniret.ingest import AddReport, DecodeTask, IngestOptions
+    from omniret.ingest.work import AddReport, DecodeTask, IngestOptions
     from omniret.store.base import Store
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -209,7 +209,7 @@ def ingest_jpegs(tasks: list[DecodeTask], store: Store, encoder: Encoder, option
     jpegs = [t for t in tasks if t.modality is Modality.IMAGE and is_jpeg(t.uri)]
     if not jpegs:
         return tasks
-    from omniret.ingest import DecodedFile, file_items
+    from omniret.ingest.work import DecodedFile, file_items
     from omniret.store.base import SourceState, WriteBatch
 
     model, _ = encoder._load()  # type: ignore[attr-defined]  # open_clip model, already on the device

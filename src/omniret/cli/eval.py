@@ -1,6 +1,6 @@
 """``omniret eval``: prepare the offline evaluation sets and run the evaluation harness.
 
-Registered in :mod:`omniret.cli` with ``cli.add_command(eval_group, "eval")``.
+Registered in :mod:`omniret.cli.main` with ``cli.add_command(eval_group, "eval")``.
 """
 
 from __future__ import annotations

@@ -10,18 +10,18 @@ existing index without one is attached: PDFs added or changed from then on get p
 
 - **Ingest**: every PDF page is rendered (short side ``page_size`` px) in the decode worker,
   travels as PNG bytes (bounded memory for long PDFs), and is embedded by ``encode_pages`` into a
-  token matrix stored under the page item's id in the :class:`~omniret.multivector.MultiVectorIndex`
+  token matrix stored under the page item's id in the :class:`~omniret.spaces.multivector.MultiVectorIndex`
   at ``<index>/multivector/pages/`` (derived data: written *before* the store commit of the same
   files, so a crash leaves at most orphan matrices, which :meth:`PageSpace.sync` drops and a re-run
   of ``add`` supersedes). Removing pages or documents (``remove``, changed files, ``prune``)
   drops their matrices through :meth:`PageSpace.sync`. The Ray engine
-  (:mod:`omniret.scale.ray_ingest`) runs the same ingest code in its encoder actors with a
+  (:mod:`omniret.ingest.ray`) runs the same ingest code in its encoder actors with a
   :class:`PageCollector` (the page model embeds, the matrices travel back with the write batch)
   and the driver stores them (:meth:`PageSpace.store_pages`) before committing the batch.
 - **Search**: a text query is embedded with ``encode_queries``, candidates come from MUVERA FDEs
   (Dhulipala et al. 2024) and are re-ranked by exact MaxSim (Khattab & Zaharia 2020). When other
   spaces contribute too, the page scores are T-normed against a fixed cohort of stored pages
-  (:func:`omniret.routing.cohort_tnorm`) so they merge with the other spaces' calibrated scores.
+  (:func:`omniret.methods.gap.cohort_tnorm`) so they merge with the other spaces' calibrated scores.
 - **Matched region**: a returned page hit carries the page number (``span``, ``metadata["page"]``)
   and, when its image-token layout was recorded at encode time, ``metadata["region"]`` = the box
   of the page region that matched (:func:`matched_region`), computed for the returned hits only.
@@ -38,7 +38,7 @@ import numpy as np
 
 from omniret.errors import ModelError, ModelMismatchError, QueryError
 from omniret.items import Hit, Item, Modality
-from omniret.multivector import DEFAULT_CANDIDATES, PageLayout
+from omniret.spaces.multivector import DEFAULT_CANDIDATES, PageLayout
 from omniret.store.base import Filter, Store
 
 #: how many stored pages (evenly spread in storage order) form the T-norm cohort of a query
@@ -164,9 +164,9 @@ class PageSpace:
 
     @property
     def mv(self) -> Any:
-        """The :class:`~omniret.multivector.MultiVectorIndex` at ``<index>/multivector/<space>``."""
+        """The :class:`~omniret.spaces.multivector.MultiVectorIndex` at ``<index>/multivector/<space>``."""
         if self._mv is None:
-            from omniret.multivector import MultiVectorIndex
+            from omniret.spaces.multivector import MultiVectorIndex
 
             self._mv = MultiVectorIndex(self.root, self.encoder.space, self.encoder.dim)
         return self._mv
@@ -217,7 +217,7 @@ class PageSpace:
 
     def cohort(self, tokens: np.ndarray, size: int = COHORT) -> np.ndarray:
         """Exact MaxSim of the query against up to ``size`` stored pages evenly spread in storage order."""
-        from omniret.search.late_interaction import maxsim
+        from omniret.methods.late_interaction import maxsim
 
         ids = self.mv.ids()
         if not ids:
@@ -231,7 +231,7 @@ class PageSpace:
 
         It takes part when the search has no hubness or hybrid stage (the page space has neither),
         its modalities include documents, and pages are stored. ``opts`` is a
-        :class:`~omniret.pipeline.SearchOptions`; the caller checks that the query is plain text.
+        :class:`~omniret.query.pipeline.SearchOptions`; the caller checks that the query is plain text.
         """
         mods = opts.where.modalities if opts.where is not None else None
         if (text is None or opts.hubness != "none" or opts.hybrid != "none"
@@ -241,8 +241,8 @@ class PageSpace:
 
     def run(self, tokens: np.ndarray, opts: Any, store: Store, calibrate: bool) -> tuple[list[str], np.ndarray]:
         """Pages by MUVERA candidates + exact MaxSim, filtered like the other spaces' runs; T-normed against a
-        cohort of stored pages when merged with other spaces (:func:`omniret.routing.cohort_tnorm`)."""
-        from omniret.routing import cohort_tnorm
+        cohort of stored pages when merged with other spaces (:func:`omniret.methods.gap.cohort_tnorm`)."""
+        from omniret.methods.gap import cohort_tnorm
 
         filtered = opts.where is not None and not opts.where.is_empty()
         depth = opts.depth() * (4 if filtered else 1)  # the filter is applied after the search
@@ -290,7 +290,7 @@ class PageCollector(PageSpace):
     """A page space that embeds pages but keeps their matrices instead of writing them.
 
     For ingest workers that must not write the index folder (Ray encoder actors, possibly on other
-    machines): :func:`omniret.ingest.encode_files` calls :meth:`add_pages` as on one machine,
+    machines): :func:`omniret.ingest.run.encode_files` calls :meth:`add_pages` as on one machine,
     :meth:`take` hands the result to the driver, which calls :meth:`PageSpace.store_pages`.
     """
 

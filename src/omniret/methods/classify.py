@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import softmax
 
 from omniret.errors import ModelError, QueryError
-from omniret.search.prompts import IMAGENET_TEMPLATES, PromptSpec, class_prompts
+from omniret.methods.prompts import IMAGENET_TEMPLATES, PromptSpec, class_prompts
 
 __all__ = ["class_embeddings", "classify_scores", "ensemble", "labels_above"]
 

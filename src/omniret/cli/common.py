@@ -52,6 +52,20 @@ def _errors(s: Settings) -> Iterator[None]:
         sys.exit(EXIT_INTERNAL)
 
 
+def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:
+    """``--where KEY=VALUE`` pairs → a metadata filter (VALUE parsed as JSON where it can be)."""
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, raw = p.partition("=")
+        if not sep or not key:
+            raise OmniretError(f"--where {p!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out or None
+
+
 def _emit(s: Settings, obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, default=str))
 

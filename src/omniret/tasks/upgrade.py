@@ -28,7 +28,7 @@ import numpy as np
 from omniret.encoders.base import Encoder, ImagePreprocessor
 from omniret.errors import MediaError, ModelError, OmniretError, QueryError, StoreError
 from omniret.items import Item, Modality, Role
-from omniret.search.upgrade import apply_map, compatibility_recall, fit_map
+from omniret.methods.upgrade import apply_map, compatibility_recall, fit_map
 from omniret.store.base import Store, WriteBatch
 
 __all__ = ["MappedQueryEncoder", "ResumeReport", "UpgradeReport", "encoder_for", "fit_upgrade", "resume_upgrade"]
@@ -353,14 +353,8 @@ def _reembed(items: list[Item], new: Encoder, batch_size: int) -> tuple[list[str
 
 
 def _reembed_file(uri: str, wanted: set[str], new: Encoder, batch_size: int) -> tuple[list[str], np.ndarray]:
-    from omniret.ingest import (
-        DecodeConfig,
-        DecodeTask,
-        IngestOptions,
-        decode_file,
-        encode_files,
-        media_config,
-    )
+    from omniret.ingest.run import decode_file, encode_files, media_config
+    from omniret.ingest.work import DecodeConfig, DecodeTask, IngestOptions
     from omniret.sources.walk import walk
 
     try:

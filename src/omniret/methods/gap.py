@@ -201,3 +201,24 @@ def zscore_by_modality(
     if mod.size and (mod.min() < 0 or mod.max() >= m.shape[0]):
         raise QueryError(f"cand_modality codes must be in [0, {m.shape[0]})")
     return (s - m[mod]) / np.maximum(sd[mod], _EPS)
+
+
+def cohort_tnorm(scores: np.ndarray, cohort: np.ndarray) -> np.ndarray:
+    """T-norm a space's scores by the same query's scores against a cohort of that space's items.
+
+        z(q, g) = (s(q, g) - mean_c s(q, c)) / std_c s(q, c)
+
+    T-norm (Auckenthaler, Carey, Lloyd-Thomas, Digital Signal Processing 10, 2000). For the
+    single-vector spaces :func:`omniret.methods.gap.tnorm_scores` computes the mean and std in
+    closed form from each modality's moments; a multi-vector space (MaxSim page scores, which
+    are sums over query tokens and not linear in a query vector) uses an explicit cohort of
+    stored items instead. A cohort of fewer than two items, or with zero spread, only centres.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    c = np.asarray(cohort, dtype=np.float64)
+    if c.ndim != 1 or not np.isfinite(c).all():
+        raise QueryError(f"cohort must be a 1-D array of finite scores, got shape {c.shape}")
+    if c.size == 0:
+        return s.copy()
+    sd = float(c.std()) if c.size > 1 else 0.0
+    return (s - float(c.mean())) / (sd if sd > 1e-12 else 1.0)

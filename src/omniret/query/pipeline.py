@@ -1,6 +1,6 @@
 """The search pipeline: query terms → query vector → candidates → ranking stages → scored ids.
 
-Stages, each a pure function from :mod:`omniret.search` applied to the ANN candidate set
+Stages, each a pure function from :mod:`omniret.methods` applied to the ANN candidate set
 (top-K', default ``max(100, 10·k)`` when a stage re-scores candidates; ``k`` per modality for
 ``gap=calibrate`` alone, see :meth:`SearchOptions.depth`), so a search costs one ANN call (one per
 modality present when calibrating a mixed index) plus O(K') work:
@@ -12,7 +12,7 @@ modality present when calibrating a mixed index) plus O(K') work:
 4. **gap**: ``center`` (per-modality mean-centring + re-normalising of query and candidates) or
    ``calibrate`` (per-query, per-modality T-norm, so modalities interleave fairly);
 5. **hubness**: ``is``, ``qbnorm`` (dynamic inverted softmax), ``dbnorm`` (DualIS), ``dualdis``,
-   all log-domain, from statistics precomputed per gallery item (:mod:`omniret.stats`);
+   all log-domain, from statistics precomputed per gallery item (:mod:`omniret.query.stats`);
 6. **hybrid**: BM25 (SQLite FTS5) fused with the dense ranking by RRF (k = 60) or weighted
    min-max / z-score sums.
 """
@@ -29,10 +29,10 @@ import numpy as np
 
 from omniret.errors import QueryError
 from omniret.items import Modality
-from omniret.search import composed as comp
-from omniret.search import fusion
-from omniret.search import gap as gapm
-from omniret.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
+from omniret.methods import composed as comp
+from omniret.methods import fusion
+from omniret.methods import gap as gapm
+from omniret.query.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
 from omniret.store.base import Filter, IdRow, Store
 
 HUBNESS = ("none", "is", "qbnorm", "dbnorm", "dualdis")
@@ -282,11 +282,11 @@ def _rank(ids: Sequence[str], s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # The stage fast paths below work on one query's K' candidates with a handful of numpy calls each
 # (the per-call overhead, not arithmetic, is what a 100-candidate stage costs). Each equals its
-# reference in omniret.search (tests/search/test_stage_fast_paths.py). ``rows``: the candidates'
+# reference in omniret.methods (tests/search/test_stage_fast_paths.py). ``rows``: the candidates'
 # statistics rows, -1 for a candidate committed after the last refresh (it keeps its raw score).
 
 def _center(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """:func:`omniret.search.gap.center_scores` from per-item precomputed terms (no vector reads):
+    """:func:`omniret.methods.gap.center_scores` from per-item precomputed terms (no vector reads):
 
         cos(q - mu_a, g - mu_b) = (s - q.mu_b - (g.mu_a - mu_a.mu_b)) / (|q - mu_a| |g - mu_b|)
 
@@ -307,7 +307,7 @@ def _center(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) ->
 
 
 def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """:func:`omniret.search.gap.tnorm_scores` for one query: ``(s - q.mu_m) / sqrt(q^T Sigma_m q)``,
+    """:func:`omniret.methods.gap.tnorm_scores` for one query: ``(s - q.mu_m) / sqrt(q^T Sigma_m q)``,
     one packed symmetric float32 product per modality present among the candidates."""
     if not len(stats.mod) or not len(s):
         return s
@@ -326,7 +326,7 @@ def _calibrate(stats: SpaceStats, query: Query, rows: np.ndarray, s: np.ndarray)
 
 
 def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) -> np.ndarray:
-    """One query's log-domain hubness correction (the rules of :func:`omniret.search.hubness.apply_qbnorm`,
+    """One query's log-domain hubness correction (the rules of :func:`omniret.methods.hubness.apply_qbnorm`,
     ``apply_inverted_softmax``, ``apply_dual_is``, ``apply_dual_dis``) from the statistics' per-item log Z
     and activation sets. A candidate the statistics have not seen yet gets the median log Z and is
     inactive, so it is neither lost nor boosted."""

@@ -10,7 +10,7 @@ here decides which spaces and modalities a query searches, and merges the runs:
   embeds text; image → main; audio → audio). With one space the main pipeline's own ``gap``
   option applies unchanged. With more than one space, each space's candidates are taken per
   modality and T-norm calibrated per (space, modality) — ``s' = (s − q·μ_m) / sqrt(qᵀ Σ_m q)``
-  with μ_m, Σ_m the moments of modality ``m`` *in that space* (:func:`omniret.search.gap.tnorm_scores`)
+  with μ_m, Σ_m the moments of modality ``m`` *in that space* (:func:`omniret.methods.gap.tnorm_scores`)
   — so scores from different spaces and modalities are on one scale and interleave fairly; an
   item found in both spaces (a video: frames and soundtrack) keeps its best calibrated score.
 - ``route="all"``: the same spaces, always calibrated, every modality present in a space
@@ -144,27 +144,6 @@ def merge(runs: Sequence[tuple[Sequence[str], np.ndarray]]) -> tuple[list[str], 
                 best[i] = s
     keys = sorted(best, key=lambda i: (-best[i], i))
     return keys, np.array([best[i] for i in keys], dtype=np.float64)
-
-
-def cohort_tnorm(scores: np.ndarray, cohort: np.ndarray) -> np.ndarray:
-    """T-norm a space's scores by the same query's scores against a cohort of that space's items.
-
-        z(q, g) = (s(q, g) - mean_c s(q, c)) / std_c s(q, c)
-
-    T-norm (Auckenthaler, Carey, Lloyd-Thomas, Digital Signal Processing 10, 2000). For the
-    single-vector spaces :func:`omniret.search.gap.tnorm_scores` computes the mean and std in
-    closed form from each modality's moments; a multi-vector space (MaxSim page scores, which
-    are sums over query tokens and not linear in a query vector) uses an explicit cohort of
-    stored items instead. A cohort of fewer than two items, or with zero spread, only centres.
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    c = np.asarray(cohort, dtype=np.float64)
-    if c.ndim != 1 or not np.isfinite(c).all():
-        raise QueryError(f"cohort must be a 1-D array of finite scores, got shape {c.shape}")
-    if c.size == 0:
-        return s.copy()
-    sd = float(c.std()) if c.size > 1 else 0.0
-    return (s - float(c.mean())) / (sd if sd > 1e-12 else 1.0)
 
 
 # -- optional LLM router ------------------------------------------------------------------------

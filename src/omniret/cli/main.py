@@ -7,24 +7,24 @@ with ``--json``).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import click
 
-from omniret import pipeline, routing
-from omniret.cli_common import (  # noqa: F401 - re-exported for the command modules
+from omniret.cli.common import (  # noqa: F401 - re-exported for the command modules
     EXIT_INTERNAL,
     EXIT_USER_ERROR,
     Settings,
     _emit,
     _errors,
     _open,
+    _parse_where,
     _progress,
     _settings,
 )
 from omniret.errors import OmniretError
+from omniret.query import pipeline, routing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +65,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
             retry_failed: bool, workers: int | None, audio_model: str | None, engine: str,
             address: str | None, video_segments: str, video_ocr: bool, page_model: str | None) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
-    from omniret.ingest import IngestOptions
+    from omniret.ingest.work import IngestOptions
 
     s = _settings(ctx)
     with _errors(s):
@@ -78,7 +78,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
         with _progress(s, "indexing", "file") as bar:
             if engine == "ray":
-                from omniret.scale.ray_ingest import ray_add
+                from omniret.ingest.ray import ray_add
 
                 report = ray_add(list(paths), idx, opts, address=address, progress=bar)
             else:
@@ -198,19 +198,6 @@ def _place(h: Any) -> str:
     return f"{h.uri} [{h.span[0]:.0f}-{h.span[1]:.0f}]" if h.span else h.uri
 
 
-def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:
-    out: dict[str, Any] = {}
-    for p in pairs:
-        key, sep, raw = p.partition("=")
-        if not sep or not key:
-            raise OmniretError(f"--where {p!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out or None
-
-
 @cli.command("remove")
 @click.argument("targets", nargs=-1, required=True)
 @click.pass_context
@@ -270,7 +257,7 @@ def models_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def demo_cmd(ctx: click.Context, workdir: str, model: str) -> None:
     """Index bundled sample images and notes, then run a few searches."""
-    from omniret.demo import run_demo
+    from omniret.cli.demo import run_demo
 
     s = _settings(ctx)
     with _errors(s):
@@ -280,8 +267,8 @@ def demo_cmd(ctx: click.Context, workdir: str, model: str) -> None:
 
 def _register_subcommands() -> None:
     """Commands that live in their own modules (imported lazily by click only when run)."""
-    from omniret.cli_eval import eval_group
-    from omniret.cli_tasks import classify_cmd, upgrade_cmd
+    from omniret.cli.eval import eval_group
+    from omniret.cli.tasks import classify_cmd, upgrade_cmd
     from omniret.server.cli import serve_command
 
     cli.add_command(classify_cmd)

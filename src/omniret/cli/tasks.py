@@ -1,5 +1,5 @@
-"""``omniret classify`` and ``omniret upgrade``: thin click commands over :mod:`omniret.classify`
-and :mod:`omniret.upgrade`. Registered in :mod:`omniret.cli` with ``cli.add_command(...)``."""
+"""``omniret classify`` and ``omniret upgrade``: thin click commands over :mod:`omniret.tasks.classify`
+and :mod:`omniret.tasks.upgrade`. Registered in :mod:`omniret.cli.main` with ``cli.add_command(...)``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from omniret.cli_common import _emit, _errors, _open, _settings
+from omniret.cli.common import _emit, _errors, _open, _parse_where, _settings
 from omniret.errors import OmniretError
 
 
@@ -24,7 +24,7 @@ def _labels(labels: str | None, labels_file: str | None) -> list[str]:
 
 
 def _descriptions(path: str | None) -> dict[str, list[str]] | str | None:
-    from omniret.search.prompts import DESCRIPTION_SETS
+    from omniret.methods.prompts import DESCRIPTION_SETS
 
     if path is None:
         return None
@@ -63,8 +63,7 @@ def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None,
                  descriptions: str | None, templates: str, wordnet: bool, k: int, threshold: float | None,
                  temperature: float, modality: tuple[str, ...], where: tuple[str, ...], write: bool) -> None:
     """Zero-shot labels for the indexed items, or for FILES (not indexed)."""
-    from omniret.classify import classify
-    from omniret.cli import _parse_where
+    from omniret.tasks.classify import classify
 
     s = _settings(ctx)
     with _errors(s), warnings.catch_warnings(record=True) as notes:
@@ -104,7 +103,7 @@ def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None,
 def upgrade_cmd(ctx: click.Context, to: str | None, method: str, pairs: int, holdout: float, resume: bool,
                 limit: int | None, drop_old: bool) -> None:
     """Move the index to a new model: map first (--to), re-embed later (--resume)."""
-    from omniret.upgrade import fit_upgrade, resume_upgrade
+    from omniret.tasks.upgrade import fit_upgrade, resume_upgrade
 
     s = _settings(ctx)
     with _errors(s):
