@@ -15,7 +15,7 @@ records that the paths returning the same top 10 had just read):
   query already embedded, no ranking stage (candidates, ranking, hits with their stored records);
 - each stage through the same call: hubness=qbnorm / is / dbnorm and gap=center with the default
   K' = max(100, 10·k) = 100 candidates; gap=calibrate with k per modality (T-norm keeps each
-  modality's order, see ``SearchOptions.depth``).
+  modality's order, see ``StageOptions.depth``).
 
 Then the same for an index of N items of two modalities (half text, half image): the bare search,
 a ``modality=image`` filtered search, gap=center and gap=calibrate (which searches each modality

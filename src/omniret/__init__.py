@@ -26,6 +26,19 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from omniret.index import Index
+    from omniret.query.options import Filters, Ranking, SearchOptions
+
+_LAZY = {"Index": "omniret.index", "SearchOptions": "omniret.query.options", "Filters": "omniret.query.options",
+         "Ranking": "omniret.query.options"}
+
+
+def __getattr__(name: str) -> Any:
+    """``omniret.Index``, ``omniret.SearchOptions``…, imported on first use (``import omniret`` stays light)."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'omniret' has no attribute {name!r}")
 
 
 def open(path: str = ".omniret", model: str | None = "auto", **kwargs: Any) -> Index:  # noqa: A001
@@ -36,6 +49,7 @@ def open(path: str = ".omniret", model: str | None = "auto", **kwargs: Any) -> I
 
 
 __all__ = [
+    "Filters",
     "Hit",
     "Index",
     "Item",
@@ -45,7 +59,9 @@ __all__ = [
     "ModelMismatchError",
     "OmniretError",
     "QueryError",
+    "Ranking",
     "Role",
+    "SearchOptions",
     "StoreError",
     "__version__",
     "open",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -32,7 +32,8 @@ from omniret.query.args import (
     restrict,
 )
 from omniret.query.hits import granulate, make_hit
-from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, SearchOptions, Term, combine_terms, compose_query
+from omniret.query.options import SearchKnobs, SearchOptions
+from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, combine_terms, compose_query
 from omniret.query.stats import Bank, SpaceStats
 from omniret.spaces.pages import PageSpace
 from omniret.store.base import Filter, Store, WriteBatch
@@ -221,50 +222,44 @@ class Index:
         *,
         image: ImageLike | None = None,
         audio: str | os.PathLike[str] | None = None,
-        k: int = 10,
-        modality: str | Modality | Sequence[str | Modality] | None = None,
-        where: Filter | Mapping[str, Any] | None = None,
-        path_glob: str | None = None,
-        mtime_min: float | None = None,
-        mtime_max: float | None = None,
-        rollup: bool = False,
-        granularity: str | None = None,
-        route: str | Modality = "auto",
-        hubness: str = "none",
-        gap: str = "none",
-        compose: str = "sum",
-        alpha: float | None = None,
-        beta: float | None = None,
-        hybrid: str = "none",
         negative: str | Sequence[str] | None = None,
         like: Sequence[str] | None = None,
         terms: Sequence[Term] | None = None,
-        candidates: int | None = None,
+        options: SearchOptions | None = None,
+        **knobs: Unpack[SearchKnobs],
     ) -> list[Hit]:
         """Search by text, by an example image or sound, by text + image (a composed query), or by query algebra.
 
-        Always returns ``list[Hit]``, best first. ``modality``, ``where`` (metadata equality or a
-        :class:`Filter`), ``path_glob`` and ``mtime_*`` filter. ``route`` (auto|all|llm|<modality>)
-        picks the vector spaces and modalities searched and how their scores merge (see
-        :mod:`omniret.query.routing`); ``audio=`` (a recording) and text → audio search go through the
-        audio space (CLAP). ``granularity`` (item|parent|root; ``rollup=True`` = parent) returns
-        the matched items, their parents (files, pages) or the top of their parent chain, each
-        scored by its best child. Ranking stages (see :mod:`omniret.query.pipeline`):
-        ``hubness`` (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose``
-        (sum|weimo|pdv, with ``alpha``/``beta``) when both ``text`` and ``image`` are given,
-        ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense). ``negative`` texts are
-        subtracted, ``like`` adds stored items as positive examples (and leaves them out of the
-        results), ``terms`` gives the full algebra as weighted :class:`Term` s. Hubness and hybrid
-        stages search the main space only.
+        Always returns ``list[Hit]``, best first. The arguments are the query: ``text``, ``image`` (a
+        path or a PIL image; with ``text``, a composed query), ``audio`` (a recording, searched in the
+        audio space), ``negative`` texts (subtracted), ``like`` (stored items as positive examples, left
+        out of the results), ``terms`` (the full algebra as weighted :class:`Term` s).
+
+        Everything else is a :class:`~omniret.query.options.SearchOptions` — ``options=`` or the same
+        fields as flat keywords (:class:`~omniret.query.options.SearchKnobs`), applied over ``options``:
+
+        - how many and what: ``k``; ``granularity`` (item|parent|root; ``rollup=True`` = parent) returns
+          the matched items, their parents (files, pages) or the top of their parent chain, each scored by
+          its best child;
+        - filters: ``modality``, ``where`` (metadata equality or a :class:`Filter`), ``path_glob``,
+          ``mtime_min``/``mtime_max``;
+        - ranking: ``route`` (auto|all|llm|<modality>) picks the spaces and how their scores merge (see
+          :mod:`omniret.query.routing`); the stages of :mod:`omniret.query.pipeline`: ``hubness``
+          (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose`` (sum|weimo|pdv,
+          with ``alpha``/``beta``), ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense),
+          ``candidates`` (the ANN depth). Hubness and hybrid stages search the main space only.
         """
-        gran = routing.parse_granularity(granularity, rollup)
-        rt = self._route(route, text)
-        if rt.granularity is not None and granularity is None and not rollup:
+        o = SearchOptions.of(options, **knobs)
+        rk = o.ranking
+        gran = routing.parse_granularity(o.granularity, o.rollup)
+        rt = self._route(rk.route, text)
+        if rt.granularity is not None and o.granularity is None and not o.rollup:
             gran = rt.granularity
-        flt = restrict(make_filter(modality, where, path_glob, mtime_min, mtime_max), rt)
+        flt = restrict(o.filters.to_filter(), rt)
         exclude = frozenset(like or ())
-        opts = SearchOptions(k=k, where=flt, rollup=gran != "item", hubness=hubness, gap=gap, compose=compose,
-                             alpha=alpha, beta=beta, hybrid=hybrid, candidates=candidates, exclude=exclude)
+        opts = StageOptions(k=o.k, where=flt, rollup=gran != "item", hubness=rk.hubness, gap=rk.gap,
+                            compose=rk.compose, alpha=rk.alpha, beta=rk.beta, hybrid=rk.hybrid,
+                            candidates=rk.candidates, exclude=exclude)
         opts.validate()
         runs = self._space_queries(text, image, audio, negative, like, terms, opts)
         plain = text is not None and image is None and audio is None and not (negative or like or terms)
@@ -272,37 +267,34 @@ class Index:
         if not runs and page_q is None:
             return []
         calibrate = routing.needs_calibration(rt, len(runs) + (page_q is not None))
-        if calibrate and hubness != "none":
+        if calibrate and opts.hubness != "none":
             raise QueryError("route='all' calibrates scores across modalities, which excludes hubness corrections; "
                              "use route='auto' or hubness='none'")
         results = []
         for space, query in runs:
-            o = replace(opts, gap="calibrate") if calibrate else opts
-            stats = self._stats_of(space) if (o.gap != "none" or o.hubness != "none") else None
+            so = replace(opts, gap="calibrate") if calibrate else opts
+            stats = self._stats_of(space) if (so.gap != "none" or so.hubness != "none") else None
             if stats is not None and stats.version < 0:  # never built: calibrate's per-modality search needs counts
                 stats.refresh()
-            ids, scores, keys = pipeline.candidates(self.store, stats, space, query.vector, o)
+            ids, scores, keys = pipeline.candidates(self.store, stats, space, query.vector, so)
             if stats is not None:  # up to at least the commit the ANN search ran against (no SQL if unchanged)
                 stats.refresh(seen=self.store.seen_version())
             caption_fn = ((lambda cand, q=query: self._caption_sims(q, cand))
-                          if compose == "weimo" and image is not None and space == self.encoder.space else None)
-            results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, o, caption_fn, keys))
+                          if opts.compose == "weimo" and image is not None and space == self.encoder.space else None)
+            results.append(pipeline.rerank(self.store, stats, space, query, ids, scores, so, caption_fn, keys))
         if page_q is not None:
             results.append(self.page_space.run(page_q, opts, self.store, calibrate))  # type: ignore[union-attr]
         ids, merged = routing.merge(results) if len(results) > 1 else results[0]
         # records only for the hits returned (the stages' K' candidates stay ids); rollups need them all
-        hits = self._hits(ids, merged, k if gran == "item" else None)
+        hits = self._hits(ids, merged, o.k if gran == "item" else None)
         if page_q is not None:
-            hits = self.page_space.mark_hits(hits, results[-1], page_q, k)  # type: ignore[union-attr]
+            hits = self.page_space.mark_hits(hits, results[-1], page_q, o.k)  # type: ignore[union-attr]
         if runs:
             self._log_query(runs[0][1])
-        hits = granulate(hits, self.store, gran)[:k]
+        hits = granulate(hits, self.store, gran)[: o.k]
         if not hits and rt.source.startswith("llm:") and rt.modalities is not None:  # routed to nothing: auto
-            return self.search(text, image=image, audio=audio, k=k, modality=modality, where=where,
-                               path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
-                               granularity=granularity, route="auto", hubness=hubness, gap=gap, compose=compose,
-                               alpha=alpha, beta=beta, hybrid=hybrid, negative=negative, like=like, terms=terms,
-                               candidates=candidates)
+            return self.search(text, image=image, audio=audio, negative=negative, like=like, terms=terms,
+                               options=replace(o, ranking=replace(rk, route="auto")))
         return hits
 
     def _route(self, route: str | Modality, text: str | None) -> routing.Route:
@@ -320,7 +312,7 @@ class Index:
 
     def _space_queries(self, text: str | None, image: ImageLike | None, audio: Any,
                        negative: str | Sequence[str] | None, like: Sequence[str] | None,
-                       terms: Sequence[Term] | None, opts: SearchOptions) -> list[tuple[str, Query]]:
+                       terms: Sequence[Term] | None, opts: StageOptions) -> list[tuple[str, Query]]:
         """The spaces this query enters, each with the query embedded there (only spaces with vectors)."""
         from omniret.spaces import audio as audio_space
 
@@ -379,7 +371,7 @@ class Index:
         return pipeline.parse_expression(expr, lambda p: os.path.isfile(p) and modality_for(p) is Modality.IMAGE)
 
     def _build_query(self, text: str | None, image: ImageLike | None, negative: str | Sequence[str] | None,
-                     like: Sequence[str] | None, terms: Sequence[Term] | None, opts: SearchOptions) -> Query:
+                     like: Sequence[str] | None, terms: Sequence[Term] | None, opts: StageOptions) -> Query:
         all_terms: list[Term] = list(terms or ())
         if text is not None and image is not None:
             vec = self._composed(text, image, opts)
@@ -421,7 +413,7 @@ class Index:
         it = self.get(item_id)
         return it.modality if it is not None else Modality.TEXT
 
-    def _composed(self, text: str, image: ImageLike, opts: SearchOptions) -> np.ndarray:
+    def _composed(self, text: str, image: ImageLike, opts: StageOptions) -> np.ndarray:
         v = self.embed_query(image=image)
         t = self.embed_query(text=text)
         pair = None

@@ -206,7 +206,7 @@ def test_vector_keys_find_the_same_rows_as_ids(tmp_path) -> None:  # type: ignor
 def test_depth_of_each_stage() -> None:
     """K' = max(100, 10k) for stages that re-score candidates in their own order; k for none and for
     calibrate alone (monotone within a modality); deeper again when calibrate is combined."""
-    opts = pipeline.SearchOptions
+    opts = pipeline.StageOptions
     assert opts(k=10).depth() == 10 and opts(k=10, gap="calibrate").depth() == 10
     assert opts(k=10, gap="center").depth() == 100 and opts(k=20, hubness="is").depth() == 200
     assert opts(k=10, gap="calibrate", hybrid="rrf").depth() == 100

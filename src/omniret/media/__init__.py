@@ -7,6 +7,7 @@
 :func:`~omniret.media.video.load_video` (a :class:`~omniret.media.video.DecodedVideo`); PDF →
 :func:`~omniret.media.pdf.iter_pages` (a lazy iterator of :class:`~omniret.media.pdf.PdfPage`). Heavy imports (Pillow, numpy, charset-normalizer) happen on
 first use, not on ``import omniret.media``.
+May import ``methods`` and the core (``items``, ``errors``); never models or storage.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Stages, each a pure function from :mod:`omniret.methods` applied to the ANN candidate set
 (top-K', default ``max(100, 10·k)`` when a stage re-scores candidates; ``k`` per modality for
-``gap=calibrate`` alone, see :meth:`SearchOptions.depth`), so a search costs one ANN call (one per
+``gap=calibrate`` alone, see :meth:`StageOptions.depth`), so a search costs one ANN call (one per
 modality present when calibrating a mixed index) plus O(K') work:
 
 1. **query**: one or more weighted terms (texts, images, stored items); a reference image plus a
@@ -55,7 +55,7 @@ class Term:
 
 
 @dataclass(frozen=True)
-class SearchOptions:
+class StageOptions:
     k: int = 10
     where: Filter | None = None
     rollup: bool = False
@@ -171,7 +171,7 @@ def compose_query(method: str, v: np.ndarray, t: np.ndarray, alpha: float | None
     return comp.pdv(caption_pair[0], caption_pair[1], v, a, a, b).astype(np.float32)
 
 
-def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray, opts: SearchOptions
+def candidates(store: Store, stats: SpaceStats | None, space: str, q: np.ndarray, opts: StageOptions
                ) -> tuple[Sequence[str], np.ndarray, np.ndarray | None]:
     """ANN candidates ``(ids, scores, vector keys or None)``; per modality when calibrating so each
     modality is represented. Keys (see :meth:`Store.search_keyed`) are asked for only when a stage
@@ -217,7 +217,7 @@ def _with_modality(where: Filter | None, m: Modality) -> Filter:
 
 
 def rerank(store: Store, stats: SpaceStats | None, space: str, query: Query, ids: Sequence[str],
-           scores: np.ndarray, opts: SearchOptions,
+           scores: np.ndarray, opts: StageOptions,
            caption_sims: Callable[[list[str]], np.ndarray | None] | None = None,
            keys: np.ndarray | None = None) -> tuple[Sequence[str], np.ndarray]:
     """Apply the stages of ``opts`` to the candidates; returns them re-sorted (best first). ``keys``:
@@ -353,7 +353,7 @@ def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) ->
     return out if finite and np.isfinite(out.sum()) else np.where(np.isfinite(out), out, -np.inf)
 
 
-def _hybrid(store: Store, query: Query, ids: Sequence[str], s: np.ndarray, opts: SearchOptions
+def _hybrid(store: Store, query: Query, ids: Sequence[str], s: np.ndarray, opts: StageOptions
             ) -> tuple[list[str], np.ndarray]:
     if not query.text:
         raise QueryError("hybrid search needs a text in the query (BM25 runs on words)")

@@ -2,6 +2,7 @@
 
 Build one with :func:`omniret.server.app.create_app`; run it with ``omniret serve``.
 Importing this package imports nothing heavy (FastAPI loads with :mod:`omniret.server.app`).
+A client of the library: may import ``omniret.index`` and everything below it; never ``cli``.
 """
 
 from __future__ import annotations

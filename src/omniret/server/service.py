@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,8 @@ class Service:
     @staticmethod
     def _check_supported(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
         """400 (not 5xx: the client can leave them out) naming the options this library version's ``fn`` does not take (checked before calling)."""
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            return
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        params = accepted_keywords(fn)
+        if params is None:
             return
         unknown = sorted(k for k in kwargs if k not in params)
         if unknown:
@@ -186,3 +184,25 @@ def _as_dict(result: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return dataclasses.asdict(result)
     raise TypeError(f"unexpected classification result {type(result).__name__}")
+
+
+def accepted_keywords(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments ``fn`` takes: its named parameters, plus the keys of the TypedDict of a
+    ``**kwargs: Unpack[TD]`` (``Index.search``'s flat :class:`~omniret.query.options.SearchKnobs`);
+    ``None`` when that cannot be told (a bare ``**kwargs``, or no signature)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    names = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    var = next((n for n, p in params.items() if p.kind is p.VAR_KEYWORD), None)
+    if var is None:
+        return frozenset(names)
+    try:
+        hint = typing.get_type_hints(fn, include_extras=True).get(var)
+    except Exception:  # unresolvable annotations: cannot tell
+        return None
+    if typing.get_origin(hint) is not typing.Unpack:
+        return None
+    (td,) = typing.get_args(hint)
+    return frozenset(names | set(typing.get_type_hints(td)))

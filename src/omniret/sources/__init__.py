@@ -1,4 +1,6 @@
-"""Sources: walking files, folders and globs; content hashing; change detection. No decoding here."""
+"""Sources: walking files, folders and globs; content hashing; change detection. No decoding here.
+May import ``store`` (source states), ``media`` (safe file reads) and the core; never decodes.
+"""
 
 from __future__ import annotations
 

@@ -231,7 +231,7 @@ class PageSpace:
 
         It takes part when the search has no hubness or hybrid stage (the page space has neither),
         its modalities include documents, and pages are stored. ``opts`` is a
-        :class:`~omniret.query.pipeline.SearchOptions`; the caller checks that the query is plain text.
+        :class:`~omniret.query.pipeline.StageOptions`; the caller checks that the query is plain text.
         """
         mods = opts.where.modalities if opts.where is not None else None
         if (text is None or opts.hubness != "none" or opts.hybrid != "none"

@@ -6,6 +6,7 @@ backend registered under ``scheme`` (``embedded://./idx``, ``milvus://host:19530
 path is an embedded store. Backends are imported only when used. Third parties register more
 through the ``omniret.stores`` entry-point group (each entry point is a ``(location, **options) ->
 Store`` factory).
+May import only ``items`` and ``errors``: a store ranks nothing beyond raw similarity.
 """
 
 from __future__ import annotations
