@@ -103,3 +103,9 @@ def test_unavailable_or_wrong_checkpoints_say_what_to_do(tmp_path: Path, colqwen
         ColPaliEncoder(str(half)).encode_queries(["fonts"])
     with pytest.raises(ModelError, match="give a checkpoint"):
         registry.create_page_model("colpali:")
+
+
+def test_extreme_page_colpali_is_not_refused(enc: ColPaliEncoder) -> None:
+    """Issue 13.1: Qwen2-VL refuses images over 200:1; a very long page keeps its centre and is embedded."""
+    mats = enc.encode_pages([Image.new("RGB", (2, 7168), (250, 250, 250)), Image.new("RGB", (9000, 3), (9, 9, 9))])
+    assert all(m.ndim == 2 and np.isfinite(m).all() for m in mats)

@@ -35,7 +35,9 @@ the image is resized whole to ``(h, w)`` patches of 14 px (``image_grid_thw``) a
 ``(h / merge, w / merge)`` merged grid. ColPali (PaliGemma): the image is resized whole to a square
 and its ``image_seq_length`` tokens form a ``√n × √n`` row-major grid at the start of the sequence.
 In both, cell ``(r, c)`` of an ``R × C`` grid covers the fraction ``[c/C, (c+1)/C] × [r/R, (r+1)/R]``
-of the page (no crop, no padding).
+of the page (no crop, no padding). The one exception: Qwen2-VL refuses images over 200:1, so a page
+over :data:`MAX_PAGE_ASPECT` : 1 is cut to its centred window of that shape first
+(:func:`omniret.media.image.bound_aspect`), and its region boxes are fractions of that window.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ from omniret.errors import ModelError
 _log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_MODEL = "colpali:vidore/colqwen2-v1.0-hf"
+#: pages longer than this many times their width (or wider than tall) keep only their centre
+MAX_PAGE_ASPECT = 100
+
 #: model_type → (model class, processor class) in transformers
 _FAMILIES = {"colpali": ("ColPaliForRetrieval", "ColPaliProcessor"),
              "colqwen2": ("ColQwen2ForRetrieval", "ColQwen2Processor")}
@@ -161,11 +166,13 @@ class ColPaliEncoder:
     def encode_pages_with_layout(self, images: Sequence[Any]) -> tuple[list[np.ndarray], list[PageLayout | None]]:
         """:meth:`encode_pages` plus each page's :class:`~omniret.spaces.multivector.PageLayout` (``None`` when the
         processor's image tokens do not form one grid; see the module docstring)."""
+        from omniret.media.image import bound_aspect
+
         _, proc = self._load()
         mats: list[np.ndarray] = []
         layouts: list[PageLayout | None] = []
         for i in range(0, len(images), self.batch_size):
-            part = [im.convert("RGB") for im in images[i : i + self.batch_size]]
+            part = [bound_aspect(im, MAX_PAGE_ASPECT).convert("RGB") for im in images[i : i + self.batch_size]]
             inputs = proc.process_images(images=part, return_tensors="pt")
             mats.extend(self._run(inputs))
             layouts.extend(self._layouts(inputs))

@@ -61,8 +61,17 @@ def _features(out: Any) -> Any:
     return out if hasattr(out, "shape") else out.pooler_output
 
 
+def _shortest_edge(proc: Any) -> bool:
+    """Whether an image processor resizes the short side (and so needs the aspect bound)."""
+    size = getattr(proc, "size", None)
+    get = size.get if isinstance(size, dict) else lambda k: getattr(size, k, None)
+    return bool(get("shortest_edge"))
+
+
 class HFImagePreprocess:
-    """Picklable: loads the checkpoint's image processor on first call (in the worker) by path."""
+    """Picklable: loads the checkpoint's image processor on first call (in the worker) by path. A
+    shortest-edge processor (CLIP) gets images cut to their centre when their aspect ratio is extreme
+    (:func:`omniret.media.image.bound_aspect`), so its resize stays bounded."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -76,6 +85,10 @@ class HFImagePreprocess:
             from transformers import AutoImageProcessor
 
             self._proc = AutoImageProcessor.from_pretrained(self.path)
+        if _shortest_edge(self._proc):  # CLIP-style: short side to N, centre crop; SigLIP resizes to a fixed size
+            from omniret.media.image import bound_aspect
+
+            image = bound_aspect(image)
         out = self._proc(images=image.convert("RGB"), return_tensors="np")
         return np.asarray(out["pixel_values"][0], dtype=np.float32)
 

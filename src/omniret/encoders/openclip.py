@@ -43,6 +43,9 @@ _FIX = (
 class OpenClipPreprocess:
     """Picklable open_clip eval transform (resize, centre crop, normalise) returning float32 CHW numpy.
 
+    With the default shortest-side resize, extreme aspect ratios are first cut to their centre
+    (:func:`omniret.media.image.bound_aspect`): the same output, with a bounded resize.
+
     Holds only the preprocessing config; the torchvision transform is rebuilt lazily in each process.
     """
 
@@ -62,6 +65,10 @@ class OpenClipPreprocess:
 
             cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in self.cfg.items()}
             self._tf = image_transform_v2(PreprocessCfg(**cfg), is_train=False)
+        if self.cfg.get("resize_mode", "shortest") == "shortest":  # "squash"/"longest" resize to a bounded size
+            from omniret.media.image import bound_aspect
+
+            image = bound_aspect(image)
         return np.ascontiguousarray(self._tf(image).numpy(), dtype=np.float32)
 
     def __repr__(self) -> str:

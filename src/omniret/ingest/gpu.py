@@ -110,7 +110,13 @@ class GpuPreprocess:
         """:meth:`resize_crop` for a stack (n, 3, H, W) of same-sized images."""
         import torch.nn.functional as F  # noqa: N812
 
+        from omniret.media.image import aspect_window
+
         _, _, h, w = batch.shape
+        box = aspect_window(w, h)  # the shared aspect bound: a 1×60000 JPEG must not become 224×13M
+        if box is not None:
+            left, top, right, bottom = box
+            batch, h, w = batch[:, :, top:bottom, left:right], bottom - top, right - left
         scale = self.size / min(h, w)
         nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
         mode = "bicubic" if self.interpolation == "bicubic" else "bilinear"

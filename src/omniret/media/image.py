@@ -15,10 +15,18 @@ an 8-bit RGB image:
   Pillow's ``DecompressionBombWarning`` is turned into an error inside this call, so a bomb
   never slips through as a mere warning; ``max_pixels`` is the one policy;
 - ``.load()`` is forced, so truncated and corrupt files fail here, not later in a batch.
+
+:func:`bound_aspect` is the one bound on extreme aspect ratios, shared by every encoder's image
+preprocessing, the GPU ingest path, PDF page renders and the thumbnailer: a short-side resize of a
+1×100000 PNG to 224 would make a 224×22,400,000 image (15 GB). Cropping the long side to the centred
+``MAX_ASPECT × short side`` window first gives a short-side-resize-then-centre-crop preprocessor the
+same pixels (it only ever keeps the centre square) and bounds its intermediate image at
+``size² × MAX_ASPECT``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from typing import BinaryIO
@@ -31,6 +39,9 @@ from omniret.media._io import describe, file_size, open_binary
 
 #: Default pixel limit (width × height): Pillow's decompression-bomb error level.
 DEFAULT_MAX_PIXELS = 178_956_970
+
+#: The longest side an image keeps before a short-side resize, as a multiple of its short side.
+MAX_ASPECT = 16
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
@@ -160,3 +171,31 @@ def _to_uint8(arr: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:
     else:
         scale = 255.0 / top
     return np.clip(np.nan_to_num(a * scale), 0, 255).round().astype(np.uint8)
+
+
+def aspect_window(width: int, height: int, max_aspect: float = MAX_ASPECT) -> tuple[int, int, int, int] | None:
+    """The centred box ``(left, top, right, bottom)`` of a ``width × height`` image whose long side is at
+    most ``max_aspect`` times its short side; ``None`` when the whole image is within that already.
+
+    The cut is split evenly (the kept length is adjusted by one pixel if needed), so the window's
+    centre is the image's centre and a later centre crop lands on the same pixels.
+    """
+    if max_aspect < 1:
+        raise ValueError(f"max_aspect must be at least 1, got {max_aspect}")
+    short, long = min(width, height), max(width, height)
+    keep = max(short, math.floor(short * max_aspect))
+    if long <= keep:
+        return None
+    keep += (long - keep) % 2
+    off = (long - keep) // 2
+    return (off, 0, off + keep, height) if width > height else (0, off, width, off + keep)
+
+
+def bound_aspect(im: Image.Image, max_aspect: float = MAX_ASPECT) -> Image.Image:
+    """``im`` itself, or its centred window of at most ``max_aspect`` : 1 (see :func:`aspect_window`).
+
+    Call it before a short-side resize: the resize then costs at most ``size² × max_aspect`` pixels
+    whatever the input's shape, and a centre-cropping preprocessor's output does not change.
+    """
+    box = aspect_window(im.width, im.height, max_aspect)
+    return im if box is None else im.crop(box)

@@ -12,8 +12,8 @@ needs the memory of one page (plus what the caller keeps). Per page:
   within ``0.8`` line heights below and overlaps horizontally), a greedy reading of the layout in
   the spirit of MMDocIR's layout-level items. OCR line boxes are grouped the same way. Boxes are
   ``(x0, y0, x1, y1)`` as fractions of the page, origin top-left;
-- ``image``: the page rendered so its short side is ``image_size`` pixels, passed through
-  ``image_fn``; rendered only when ``render`` says so (``"always"``, ``"textless"``, ``"never"``).
+- ``image``: the page rendered so its short side is ``image_size`` pixels (its long side at most
+  ``MAX_ASPECT`` times that: extreme page shapes are drawn smaller), passed through ``image_fn``; rendered only when ``render`` says so (``"always"``, ``"textless"``, ``"never"``).
 
 Encrypted, malformed and empty files raise :class:`MediaError`; a page that fails to parse is
 reported with its number.
@@ -21,6 +21,7 @@ reported with its number.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -29,8 +30,11 @@ from typing import Any
 
 from omniret.errors import MediaError
 from omniret.media._io import describe, file_size, open_binary
+from omniret.media.image import MAX_ASPECT
 
 Box = tuple[float, float, float, float]
+#: OCR renders have at most this many pixels (a 200 × 200 inch page at 150 dpi would be 900 M)
+MAX_OCR_PIXELS = 25_000_000
 _OCR_ENGINE: Any = None
 _OCR_LOCK = threading.Lock()
 
@@ -160,10 +164,17 @@ def _read_page(uri: str, page: Any, number: int, options: PdfOptions, image_fn: 
 
 
 def render_page(page: Any, short_side: int) -> Any:
-    """An RGB PIL image of ``page`` whose short side is about ``short_side`` pixels."""
+    """An RGB PIL image of ``page`` whose short side is about ``short_side`` pixels, and whose long side is
+    at most ``MAX_ASPECT × short_side`` (a 3 × 14400 pt page is drawn smaller, not 448 × 2,150,400 px)."""
     w, h = page.get_size()
-    scale = short_side / min(w, h)
+    scale = min(short_side / min(w, h), short_side * MAX_ASPECT / max(w, h))
     return page.render(scale=scale).to_pil().convert("RGB")
+
+
+def _ocr_scale(dpi: float, w: float, h: float) -> float:
+    """The render scale for OCR: ``dpi``, lowered so the page has at most :data:`MAX_OCR_PIXELS`."""
+    scale = dpi / 72.0
+    return min(scale, math.sqrt(MAX_OCR_PIXELS / max(w * h, 1e-6)))
 
 
 def _clean(text: str) -> str:
@@ -250,7 +261,7 @@ def ocr_image(image: Any) -> list[tuple[Box, str, float]]:
 
 
 def _ocr_page(page: Any, dpi: float, w: float, h: float) -> tuple[str, list[TextBlock]]:
-    im = page.render(scale=dpi / 72.0).to_pil().convert("RGB")
+    im = page.render(scale=_ocr_scale(dpi, w, h)).to_pil().convert("RGB")
     W, H = im.size
     lines = ocr_image(im)
     runs = [((x0 / W, y0 / H, x1 / W, y1 / H), t) for (x0, y0, x1, y1), t, _ in lines if t.strip()]

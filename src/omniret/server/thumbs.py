@@ -2,7 +2,9 @@
 
 A thumbnail is a JPEG whose longer side is at most ``size`` pixels, made from:
 
-- an image item: the image itself (EXIF-oriented, RGB, via :func:`omniret.media.image.load_image`);
+- an image item: the image itself (EXIF-oriented, RGB, via :func:`omniret.media.image.load_image`;
+  an extreme aspect ratio cut to its centre by :func:`omniret.media.image.bound_aspect`, as the
+  encoders see it);
 - a document page (a PDF page item, ``span = (page, page)``, 0-based): the page rendered by pypdfium2;
 - a video item or segment: the frame at the start of its span (PyAV), or the first frame.
 
@@ -81,9 +83,9 @@ def thumbnail(item: Item, cache: str | os.PathLike[str], *, size: int = DEFAULT_
 
 def _render(item: Item, size: int) -> Any:
     if item.modality is Modality.IMAGE:
-        from omniret.media.image import load_image
+        from omniret.media.image import bound_aspect, load_image
 
-        return load_image(item.uri, target_size=size)
+        return bound_aspect(load_image(item.uri, target_size=size))
     if item.modality is Modality.DOCUMENT:
         page = int(item.span[0]) if item.span is not None else 0
         return _pdf_page(item.uri, page, size)
