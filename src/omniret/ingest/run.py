@@ -52,7 +52,7 @@ def plan(paths: Sequence[str], store: Store, options: IngestOptions) -> tuple[Wa
     Known files whose size or mtime moved are hashed now (to tell a touch from a change); new files
     get :data:`DEFERRED_HASH` and are hashed by the decode step.
     """
-    walked = walk(paths, include_hidden=options.include_hidden)
+    walked = walk(paths, include_hidden=options.include_hidden, confine=options.confine)
     known = store.source_states()
 
     def hasher(uri: str) -> str:

@@ -29,6 +29,7 @@ class IngestOptions:
     batch_size: int = 32  # encoder batch
     commit_every: int = 256  # items per commit (files are never split across commits)
     include_hidden: bool = False
+    confine: tuple[str, ...] = ()  # only files whose real path is under these folders (symlinks out are skipped)
     prune: bool = False  # delete items of files that are gone
     retry_failed: bool = False  # decode again files that failed before and did not change
     max_pixels: int | None = 178_956_970

@@ -1,8 +1,8 @@
 """The FastAPI app factory: :func:`create_app` (an index folder or an open :class:`Index`).
 
 Layers: the library (:class:`omniret.Index`) ← :class:`~omniret.server.service.Service` (locks,
-uploads) ← routers of a few lines each. Middleware, outermost first: metrics, body-size limit,
-security headers, CORS (only when origins are configured).
+uploads) ← routers of a few lines each. Middleware, outermost first: the Host allow-list (when
+configured), metrics, body-size limit, security headers, CORS (only when origins are configured).
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from fastapi.staticfiles import StaticFiles
 from omniret.index import Index, ensure_index_exists
 from omniret.server.errors import install_error_handlers
 from omniret.server.metrics import Metrics, MetricsMiddleware
-from omniret.server.security import BodyLimitMiddleware, SecurityHeadersMiddleware, scrub
+from omniret.server.security import (
+    BodyLimitMiddleware,
+    HostAllowListMiddleware,
+    SecurityHeadersMiddleware,
+    scrub,
+)
 from omniret.server.service import Service
 from omniret.server.settings import ServerSettings
 
@@ -83,6 +88,8 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if settings.allowed_hosts:  # outermost: a request for another host name gets no further
+        app.add_middleware(HostAllowListMiddleware, allowed=settings.allowed_hosts)
 
 
 def _version() -> str:

@@ -5,24 +5,13 @@ Registered in :mod:`omniret.cli.main` with ``cli.add_command(serve_command)``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 
 import click
 
 from omniret.errors import OmniretError
-
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from omniret.server.settings import is_loopback
 
 
 @click.command("serve")
@@ -39,13 +28,17 @@ def _is_loopback(host: str) -> bool:
               help="Largest request body accepted.")
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="Allow cross-origin requests from this origin (repeatable; default: CORS off).")
+@click.option("--allow-host", "allow_hosts", multiple=True,
+              help="Also answer requests for this Host name (repeatable; '*.lan' for subdomains, '*' for any). "
+                   "Bound to loopback, only localhost/127.0.0.1/::1 are answered by default (DNS-rebinding "
+                   "protection).")
 @click.option("--model", default=None, help="Model of a new index (default: the index must exist).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.pass_context
 def serve_command(ctx: click.Context, index_dir: str | None, host: str, port: int, token: str | None,
                   roots: tuple[str, ...], max_upload_mb: float, cors_origins: tuple[str, ...],
-                  model: str | None, log_level: str) -> None:
+                  allow_hosts: tuple[str, ...], model: str | None, log_level: str) -> None:
     """Serve the index over HTTP: a JSON API (docs at /docs) and a search page at /."""
     import uvicorn
 
@@ -56,14 +49,17 @@ def serve_command(ctx: click.Context, index_dir: str | None, host: str, port: in
     index = index_dir or getattr(parent, "index", None) or os.environ.get("OMNIRET_INDEX") or ".omniret"
     try:
         settings = ServerSettings.from_options(token=token, roots=roots, max_upload_mb=max_upload_mb,
-                                               cors_origins=cors_origins, model=model)
+                                               cors_origins=cors_origins, model=model, bind=host,
+                                               allow_hosts=allow_hosts)
         app = create_app(index, settings)
     except OmniretError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.echo(f"warning: binding {host} makes the index reachable from other machines"
-                   + ("" if settings.token else "; reads need no token"), err=True)
+                   + ("" if settings.token else "; reads need no token")
+                   + ("" if settings.allowed_hosts else "; any Host name is answered (limit with --allow-host)"),
+                   err=True)
     if not settings.writes_enabled:
         click.echo("write routes are disabled (no --token / $OMNIRET_TOKEN)", err=True)
     click.echo(f"omniret serving {index} at http://{host}:{port}/ (API docs at /docs)", err=True)

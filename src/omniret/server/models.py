@@ -57,7 +57,7 @@ class HitOut(BaseModel):
     id: str
     score: float
     modality: str
-    uri: str
+    uri: str = Field(description="the file's path relative to the server's root folder (never an absolute server path)")
     name: str
     parent_id: str | None = None
     span: list[float] | None = None
@@ -67,12 +67,14 @@ class HitOut(BaseModel):
     thumb_url: str | None = None
 
     @classmethod
-    def of(cls, hit: Hit | Item, score: float | None = None) -> HitOut:
+    def of(cls, hit: Hit | Item, score: float | None = None, *, uri: str | None = None) -> HitOut:
+        """The response form of a hit; ``uri`` replaces the server path (see ``Service.public_uri``)."""
         import os
 
         mod = hit.modality.value
         has_picture = mod in ("image", "document", "video")
-        return cls(id=hit.id, score=float(getattr(hit, "score", score or 0.0)), modality=mod, uri=hit.uri,
+        return cls(id=hit.id, score=float(getattr(hit, "score", score or 0.0)), modality=mod,
+                   uri=os.path.basename(hit.uri) if uri is None else uri,
                    name=os.path.basename(hit.uri), parent_id=hit.parent_id,
                    span=list(hit.span) if hit.span is not None else None, text=hit.text,
                    metadata=_jsonable(hit.metadata), media_url=f"/media/{hit.id}",

@@ -133,14 +133,62 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _send_413(send: Send, max_bytes: int) -> None:
+    await _send_json(send, 413, _too_large_message(max_bytes))
+
+
+async def _send_json(send: Send, status: int, message: str) -> None:
+    """An error response in the server's one shape, sent from middleware (the connection is closed)."""
     import json
 
-    body = json.dumps({"error": _too_large_message(max_bytes), "status": 413}).encode()
+    body = json.dumps({"error": message, "status": status}).encode()
     headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json"),
                                           (b"content-length", str(len(body)).encode()),
                                           (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class HostAllowListMiddleware:
+    """Answer only requests whose ``Host`` header is on the allow-list (DNS-rebinding protection).
+
+    A page on ``evil.example`` that re-resolves its name to 127.0.0.1 can make the browser send
+    requests here, but with ``Host: evil.example``; those get 400 before any route runs. Entries
+    are exact names or addresses, or ``*.domain`` for the domain's subdomains.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+        self.app = app
+        self.exact = frozenset(h for h in allowed if not h.startswith("*."))
+        self.suffixes = tuple(h[1:] for h in allowed if h.startswith("*."))
+
+    def allows(self, host: str) -> bool:
+        return host in self.exact or (bool(host) and host.endswith(self.suffixes) and bool(self.suffixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers", []) if k == b"host"), b"").decode("latin-1")
+        host = host_of(raw)
+        if self.allows(host):
+            await self.app(scope, receive, send)
+            return
+        shown = host[:80] or "(none)"
+        message = (f"Host header {shown!r} is not allowed on this server (DNS-rebinding protection); "
+                   f"if clients reach it by that name, start omniret serve with --allow-host {shown}")
+        await _send_json(send, 400, message)
+
+
+def host_of(header: str) -> str:
+    """The host name of a ``Host`` header value, normalised: ``[::1]:8000`` → ``::1``, ``Localhost.:80`` →
+    ``localhost``."""
+    from omniret.server.settings import normalise_host
+
+    header = header.strip()
+    if header.startswith("["):
+        end = header.find("]")
+        return normalise_host(header[: end + 1]) if end > 0 else ""
+    return normalise_host(header.rsplit(":", 1)[0] if header.count(":") == 1 else header)
 
 
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "

@@ -42,11 +42,37 @@ class Service:
         self.upload_dir = self.root / "uploads"
         self.thumb_dir = self.root / "thumbs"
         self.query_tmp = Path(tempfile.mkdtemp(prefix="omniret-query-"))
+        self._base: str | None = None  # see _source_base
 
     def close(self) -> None:
         shutil.rmtree(self.query_tmp, ignore_errors=True)
         if self.owns_index:
             self.index.close()
+
+    def public_uri(self, uri: str) -> str:
+        """``uri`` as clients see it, never an absolute server path: relative to the ``--root`` it lies
+        under (led by that folder's name), ``uploads/…`` for uploads, else relative to the common folder
+        of the index's sources (led by its name); just the file name when none of those applies."""
+        from omniret.sources.walk import is_under
+
+        for base in (*self.settings.roots, str(self.upload_dir), self._source_base()):
+            if base and base != os.sep and is_under(uri, base) and uri != base:
+                return f"{os.path.basename(base) or base}/{os.path.relpath(uri, base)}"
+        return os.path.basename(uri)
+
+    def _source_base(self) -> str:
+        """The deepest folder holding every indexed source file (computed once, widened by adds)."""
+        if self._base is None:
+            uris = list(self.index.store.source_states())
+            self._base = "" if not uris else os.path.dirname(uris[0]) if len(uris) == 1 else os.path.commonpath(uris)
+        return self._base
+
+    def _widen_base(self, paths: Sequence[str]) -> None:
+        """Keep :meth:`_source_base` covering files just added under ``paths`` (files or folders)."""
+        if self._base is None or not paths:
+            return
+        folders = [p if os.path.isdir(p) else os.path.dirname(p) for p in paths]
+        self._base = os.path.commonpath([self._base, *folders] if self._base else folders)
 
     def known_paths(self) -> dict[str, str]:
         """Server folders and the labels that replace them in messages sent to clients."""
@@ -77,8 +103,13 @@ class Service:
         self._check_supported(fn, options, "classify")
         if options.get("write"):
             with self.write_lock:
-                return [_as_dict(r) for r in fn(labels, **options)]
-        return [_as_dict(r) for r in fn(labels, **options)]
+                return [self._public(_as_dict(r)) for r in fn(labels, **options)]
+        return [self._public(_as_dict(r)) for r in fn(labels, **options)]
+
+    def _public(self, result: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(result.get("uri"), str):
+            result = {**result, "uri": self.public_uri(result["uri"])}
+        return result
 
     def get(self, item_id: str) -> Item:
         if not isinstance(item_id, str) or not 0 < len(item_id) <= 200:
@@ -89,16 +120,32 @@ class Service:
         return item
 
     def media_path(self, item_id: str) -> str:
-        """The original file of an indexed item (only ever a path the index recorded)."""
+        """The original file of an indexed item (only ever a path the index recorded, and only while that
+        path still resolves to itself)."""
         item = self.get(item_id)
-        if not os.path.isfile(item.uri):
-            raise HTTPProblem(404, f"the file of item {item_id} is no longer on the server; re-run add with prune")
+        self._check_served(item)
         return item.uri
 
     def thumbnail(self, item_id: str) -> Path:
         from omniret.server.thumbs import thumbnail
 
-        return thumbnail(self.get(item_id), self.thumb_dir, size=self.settings.thumb_size)
+        item = self.get(item_id)
+        self._check_served(item)
+        return thumbnail(item, self.thumb_dir, size=self.settings.thumb_size)
+
+    def _check_served(self, item: Item) -> None:
+        """Refuse to read a file whose recorded path no longer resolves to itself.
+
+        The index records real paths (links resolved, and a server-side add only takes files under
+        its roots), so a path that now resolves elsewhere had a symlink put into it since it was
+        indexed: serving it could hand out any file on the server.
+        """
+        uri = item.uri
+        if not os.path.isfile(uri):
+            raise HTTPProblem(404, f"the file of item {item.id} is no longer on the server; re-run add with prune")
+        if os.path.realpath(uri) != os.path.normpath(uri):
+            raise HTTPProblem(403, f"the file of item {item.id} is now reached through a symbolic link, "
+                                   "so it is not served; re-run add on its folder")
 
     @staticmethod
     def _check_supported(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
@@ -143,13 +190,20 @@ class Service:
         return final
 
     # -- writing --------------------------------------------------------------------------
-    def add(self, paths: Sequence[str], *, prune: bool = False) -> AddReport:
+    def add(self, paths: Sequence[str], *, prune: bool = False, confine: Sequence[str] | None = None) -> AddReport:
+        """Index server-side paths; every file the walk reaches must lie (real path) under ``confine``
+        (default: the server's roots), so a symlink pointing out of them is skipped, never read."""
+        confine = self.settings.roots if confine is None else confine
+        if not confine:
+            raise HTTPProblem(403, "adding server-side paths is disabled; start the server with --root DIR")
         with self.write_lock:
-            return self.index.add(list(paths), workers=0, prune=prune)
+            report = self.index.add(list(paths), workers=0, prune=prune, confine=tuple(confine))
+            self._widen_base(paths)
+        return report
 
     def add_uploads(self, files: Sequence[Path]) -> tuple[AddReport, list[str]]:
         """Index uploaded files; files that could not be indexed are deleted again and reported."""
-        report = self.add([str(f) for f in files])
+        report = self.add([str(f) for f in files], confine=[str(self.upload_dir)])
         bad = {os.path.realpath(u) for u, _ in report.failed + report.skipped}
         ids = []
         for f in files:

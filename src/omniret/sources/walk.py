@@ -10,6 +10,9 @@ contents. Rules:
 - hidden names (starting with ``"."``) are skipped unless ``include_hidden=True``; a path the
   user named explicitly is always taken, hidden or not;
 - an omniret index folder (one holding ``omniret.db``) is never entered;
+- with ``confine`` (folders), a file or folder whose real path lies outside all of them — one
+  reached through a symlink pointing out — is skipped with a reason, never read (``omniret serve
+  --root`` confines what a client may add to its roots);
 - unsupported extensions, broken symlinks, special files (FIFOs, sockets, devices) and unreadable
   folders are reported in :attr:`WalkResult.skipped` with a reason;
 - a path that does not exist, or a glob that matches nothing, raises :class:`OmniretError`.
@@ -127,15 +130,18 @@ def walk(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     include_hidden: bool = False,
+    confine: Sequence[str] = (),
 ) -> WalkResult:
     """Expand files, folders and globs into candidate source files (see the module docstring).
+
+    ``confine``: when given, only files whose real path lies under one of these folders are taken.
 
     Raises :class:`OmniretError` naming the path when a path does not exist or a glob matches
     nothing.
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    w = _Walker(include_hidden)
+    w = _Walker(include_hidden, tuple(os.path.realpath(c) for c in confine))
     for p in paths:
         w.root(os.fspath(p))
     by_uri = {f.uri: f for f in w.files}
@@ -154,8 +160,9 @@ def walk(
 class _Walker:
     """Mutable state of one :func:`walk` call (kept private; the result is frozen)."""
 
-    def __init__(self, include_hidden: bool) -> None:
+    def __init__(self, include_hidden: bool, confine: tuple[str, ...] = ()) -> None:
         self.include_hidden = include_hidden
+        self.confine = confine
         self.files: list[FileInfo] = []
         self.skipped: list[Skipped] = []
         self.hidden = 0
@@ -206,6 +213,8 @@ class _Walker:
         """
         if real in seen:
             return
+        if not self._inside(real):
+            return
         if os.path.exists(os.path.join(real, INDEX_MARKER)):
             self.skipped.append(Skipped(real, "omniret index folder"))
             return
@@ -250,7 +259,16 @@ class _Walker:
             return
         self._file(_real(entry))
 
+    def _inside(self, real: str) -> bool:
+        """False (and the path reported as skipped) when ``real`` escapes the confining folders."""
+        if not self.confine or any(is_under(real, c) for c in self.confine):
+            return True
+        self.skipped.append(Skipped(real, "outside the allowed folders (reached through a symlink); not read"))
+        return False
+
     def _file(self, real: str) -> None:
+        if not self._inside(real):
+            return
         modality = modality_for(real)
         if modality is None:
             ext = os.path.splitext(real)[1].lower()
@@ -268,6 +286,11 @@ class _Walker:
             self.skipped.append(Skipped(real, "not a regular file"))
             return
         self.files.append(FileInfo(real, st.st_size, st.st_mtime_ns, modality))
+
+
+def is_under(path: str, folder: str) -> bool:
+    """True if the (already resolved) ``path`` is ``folder`` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _real(entry: os.DirEntry[str]) -> str:

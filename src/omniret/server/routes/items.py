@@ -25,8 +25,9 @@ _ADD_BODY = {"requestBody": {"required": True, "content": {
 @router.get("/items/{item_id}", response_model=ItemOut, responses={404: {}})
 def get_item(item_id: str, request: Request) -> ItemOut:
     """One indexed item by id."""
-    it = service(request).get(item_id)
-    return ItemOut.of(it, 0.0).model_copy(update={"content_hash": it.content_hash, "mtime": it.mtime})
+    svc = service(request)
+    it = svc.get(item_id)
+    return ItemOut.of(it, 0.0, uri=svc.public_uri(it.uri)).model_copy(update={"content_hash": it.content_hash, "mtime": it.mtime})
 
 
 @router.post("/items", response_model=AddResponse, status_code=201, openapi_extra=_ADD_BODY,

@@ -55,7 +55,8 @@ async def search(request: Request) -> SearchResponse:
         finally:
             if upload is not None:
                 upload.unlink(missing_ok=True)
-    return SearchResponse(hits=[HitOut.of(h) for h in hits], took_ms=(time.perf_counter() - t0) * 1000)
+    return SearchResponse(hits=[HitOut.of(h, uri=svc.public_uri(h.uri)) for h in hits],
+                          took_ms=(time.perf_counter() - t0) * 1000)
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses={401: {}, 403: {}})
