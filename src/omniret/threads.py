@@ -2,12 +2,12 @@
 
 Two measured problems on small machines (``bench/RESULTS_scale.md``, ``bench/RESULTS_offline.md``):
 
-* **ingest** encodes in this process while decode worker processes run beside it; with torch's
+* **ingest** encodes in this process while decode threads run beside it; with torch's
   default (one thread per core) ``cores + workers`` busy threads share ``cores`` cores. The policy
   gives the encoder what the decoders leave, but never fewer than two threads where two cores exist:
   ``threads = max(min(2, cores), cores - decode_workers)``, with ``cores = len(os.sched_getaffinity(0))``
   (the cores this process may run on, not the machine's). A JPEG decoder keeps its core only partly
-  busy: on 2 cores with one decode process, 2 encoder threads were 1.4x faster than 1 on an idle
+  busy: on 2 cores with one decode worker, 2 encoder threads were 1.4x faster than 1 on an idle
   machine (and 0.4-0.85x as fast once anything else wanted a core — set ``OMNIRET_TORCH_THREADS=1``
   on a shared machine). The floor keeps the idle-machine speed the ingest target was measured at.
 * **single-query encoding** is one tiny batch bound by latency. OpenMP threads spin-wait for each
@@ -98,7 +98,7 @@ def ingest_threads(
 ) -> int | None:
     """Torch threads for encoding during ``add``: ``max(min(2, cores), cores - decode_workers)``.
 
-    ``decode_workers`` is the number of decode processes (0 when decoding runs in this process,
+    ``decode_workers`` is the number of decode threads (0 when decoding runs in the calling thread,
     interleaved with encoding, which then may use every core). ``cores`` defaults to
     :func:`usable_cores`. ``override`` (else ``$OMNIRET_TORCH_THREADS``) wins when set; the result
     ``None`` means "leave torch's setting alone" (override 0).

@@ -49,7 +49,7 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--prune", is_flag=True, help="Remove items whose files are gone.")
 @click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before.")
-@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Decode processes (0: none).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None, help="Decode threads (0: decode in the main thread).")
 @click.option("--audio-model", default=None,
               help="Audio model (CLAP) for a new index: hf:<local folder or hub id>, or auto (if cached).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,

@@ -5,7 +5,7 @@ float32 waveform at :attr:`Encoder.audio_rate` for audio) to
 L2-normalised float32 vectors in one embedding *space*. Vectors from different spaces never meet.
 
 Batch first: :meth:`Encoder.encode` is the one real method; the single-item helpers wrap it.
-Images take a two-step path so that ingest can decode and preprocess in worker processes:
+Images take a two-step path so that ingest can decode and preprocess in other threads (or processes, e.g. Ray):
 :meth:`Encoder.image_preprocessor` returns a picklable function ``PIL image -> float32 array``
 (run in workers), and :meth:`Encoder.encode_pixels` runs the model on a stacked batch of those.
 """

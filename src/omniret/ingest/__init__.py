@@ -1,4 +1,4 @@
-"""Adding files to an index: walk → decode (worker processes) → encode (batched) → atomic commits.
+"""Adding files to an index: walk → decode (threads) → encode (batched) → atomic commits.
 
 Owns the ``add`` pipeline: :mod:`~omniret.ingest.work` (the shared types: ``IngestOptions``,
 ``AddReport``, decode tasks and decoded files, the items a file becomes), :mod:`~omniret.ingest.run`

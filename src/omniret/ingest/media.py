@@ -1,6 +1,6 @@
 """Ingest of audio, video and PDFs: what a worker decodes, and the items a decoded file becomes.
 
-The pipeline (:mod:`omniret.ingest.run`) calls :func:`decode_media` in its worker processes and
+The pipeline (:mod:`omniret.ingest.run`) calls :func:`decode_media` in its decode threads and
 :func:`media_items` in the encoding process. Items and their vectors:
 
 - **audio**: the recording (``AUDIO``) with windows (default 10 s, 50 % overlap) as children,

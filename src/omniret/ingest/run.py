@@ -1,19 +1,27 @@
-"""The ingest pipeline: sources → decode (worker processes) → encode (batched) → store (atomic commits).
+"""The ingest pipeline: sources → decode (threads) → encode (batched) → store (atomic commits).
 
 One file is the unit of atomicity: a file's items, vectors and source state land in the same
 commit, so a crash leaves every file either fully indexed or not at all, and a re-run of ``add``
 picks up exactly the files whose state is missing.
 
-Decoding runs in a pool of worker processes (``spawn``, so no torch state is forked) with a bounded
-number of files in flight, overlapped with encoding in this process. The same functions —
+Decoding runs in a few threads of this process, with a bounded number of files in flight,
+overlapped with encoding in the calling thread. Threads, not worker processes: a process started with
+``spawn`` or ``forkserver`` re-imports the caller's ``__main__``, which loops forever in a script
+without an ``if __name__ == "__main__":`` guard and fails outright for ``python -`` (stdin), while
+``fork`` is unsafe beside torch's OpenMP threads. The decoders spend their time in C code that releases
+the GIL (Pillow's JPEG/PNG decoders and resampling, PyAV, PDFium, onnxruntime for OCR), and threads
+hand decoded pixels to the encoder without pickling them; measured against the former process pool in
+``bench/RESULTS_ingest_callers.md``. PDFium is not thread-safe: :mod:`omniret.media.pdf` serialises
+its calls. The same functions —
 :func:`plan`, :func:`decode_file`, :func:`encode_files` — are what a distributed ingest
 (:mod:`omniret.scale`) maps over its workers, so there is one ingest logic, not a fork.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,26 +80,7 @@ def _rehash(files: Iterable[FileInfo], report: AddReport) -> list[tuple[FileInfo
     return out
 
 
-# -- decoding (runs in worker processes) --------------------------------------------------------------
-_WORKER_CONFIG: DecodeConfig | None = None
-
-
-def _init_worker(config: DecodeConfig) -> None:
-    global _WORKER_CONFIG
-    _WORKER_CONFIG = config
-    try:  # decoding is the worker's only job: keep it from oversubscribing the cores
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-
-
-def _decode_in_worker(task: DecodeTask) -> DecodedFile:
-    assert _WORKER_CONFIG is not None  # set by the pool initializer
-    return decode_file(task, _WORKER_CONFIG)
-
-
+# -- decoding (runs in decode threads) ---------------------------------------------------------------
 def decode_file(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
     """Decode one file; never raises for bad input (the reason is returned instead)."""
     try:
@@ -131,34 +120,78 @@ def _decode_text(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
 def decode_stream(
     tasks: Sequence[DecodeTask], config: DecodeConfig, workers: int, *, window: int = 64
 ) -> Iterator[DecodedFile]:
-    """Decode ``tasks`` in order, with at most ``window`` files in flight across ``workers`` processes."""
-    if decode_processes(len(tasks), workers) == 0:
+    """Decode ``tasks`` in order, with at most ``window`` files in flight across ``workers`` threads.
+
+    Closing the iterator early (an encoder error, Ctrl-C) stops the threads after the files they are
+    decoding; nothing is left running.
+    """
+    n = decode_threads(len(tasks), workers)
+    if n == 0:
         for t in tasks:
             yield decode_file(t, config)
         return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
-        pending: deque[Any] = deque()
-        it = iter(tasks)
+    todo: queue.SimpleQueue[tuple[DecodeTask, _Slot] | None] = queue.SimpleQueue()
+    threads = [threading.Thread(target=_decode_loop, args=(todo, config), name=f"omniret-decode-{i}", daemon=True)
+               for i in range(n)]
+    for th in threads:
+        th.start()
+    pending: deque[_Slot] = deque()
+    it = iter(tasks)
+    try:
         for t in it:
-            pending.append(pool.apply_async(_decode_in_worker, (t,)))
+            pending.append(_Slot())
+            todo.put((t, pending[-1]))
             if len(pending) >= window:
                 break
         while pending:
-            result = pending.popleft().get()
+            result = pending.popleft().wait()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.apply_async(_decode_in_worker, (nxt,)))
+                pending.append(_Slot())
+                todo.put((nxt, pending[-1]))
             yield result
+    finally:
+        for slot in pending:
+            slot.cancelled = True
+        for _ in threads:
+            todo.put(None)
+        for th in threads:
+            th.join()
 
 
-def decode_processes(n_tasks: int, workers: int) -> int:
-    """Worker processes :func:`decode_stream` starts for ``n_tasks`` files: none for a handful."""
+class _Slot:
+    """One file's place in the decode window: filled by a decode thread, read in order."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.cancelled = False
+        self.result: DecodedFile | None = None
+
+    def wait(self) -> DecodedFile:
+        self.done.wait()
+        assert self.result is not None  # set before done
+        return self.result
+
+
+def _decode_loop(todo: queue.SimpleQueue[tuple[DecodeTask, _Slot] | None], config: DecodeConfig) -> None:
+    """A decode thread: files until the ``None`` sentinel. Torch work inside a decoder (e.g. a torchvision
+    preprocessor) runs on one intra-op thread, leaving the cores to the encoder."""
+    with torch_threads(1, load=False):
+        while (job := todo.get()) is not None:
+            task, slot = job
+            if not slot.cancelled:
+                slot.result = decode_file(task, config)
+            slot.done.set()
+
+
+def decode_threads(n_tasks: int, workers: int) -> int:
+    """Decode threads :func:`decode_stream` starts for ``n_tasks`` files: none for a handful (decoded
+    in the calling thread, interleaved with encoding)."""
     return workers if workers > 0 and n_tasks >= 2 * workers else 0
 
 
 def default_workers() -> int:
-    """Decode processes: one per core beyond the first (which encodes), at least one, at most 8."""
+    """Decode threads: one per core beyond the first (which encodes), at least one, at most 8."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
@@ -369,8 +402,8 @@ def run_add(
         n_group = 0
 
     window = max(4 * options.batch_size, 16)
-    # the encoder gets the cores the decode processes leave (omniret.threads); restored afterwards
-    n_threads = ingest_threads(decode_processes(len(tasks), workers), override=options.torch_threads)
+    # the encoder gets the cores the decode threads leave (omniret.threads); restored afterwards
+    n_threads = ingest_threads(decode_threads(len(tasks), workers), override=options.torch_threads)
     with torch_threads(n_threads, load=uses_torch(encoder)):
         for d in decode_stream(tasks, config, workers, window=window):
             group.append(d)

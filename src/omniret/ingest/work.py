@@ -25,7 +25,7 @@ DECODED_MODALITIES = frozenset(Modality)
 class IngestOptions:
     """Knobs of one ``add`` run (frozen; parsed once at the edge)."""
 
-    workers: int | None = None  # decode processes; None = auto, 0 = decode in this process
+    workers: int | None = None  # decode threads; None = auto, 0 = decode in the calling thread
     batch_size: int = 32  # encoder batch
     commit_every: int = 256  # items per commit (files are never split across commits)
     include_hidden: bool = False

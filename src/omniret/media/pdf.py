@@ -17,6 +17,10 @@ needs the memory of one page (plus what the caller keeps). Per page:
 
 Encrypted, malformed and empty files raise :class:`MediaError`; a page that fails to parse is
 reported with its number.
+
+PDFium is not thread-safe, not even across documents (pypdfium2's documentation): every call into it
+here holds :data:`PDFIUM_LOCK`, never across a ``yield``, so decode threads, the server's thumbnails and
+a caller's own threads can share the process.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ Box = tuple[float, float, float, float]
 MAX_OCR_PIXELS = 25_000_000
 _OCR_ENGINE: Any = None
 _OCR_LOCK = threading.Lock()
+#: held around every PDFium call in the process (PDFium is not thread-safe); re-entrant
+PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass
@@ -95,11 +101,12 @@ def _open_document(uri: str, password: str | None) -> Any:
 def open_pdf(path: str | os.PathLike[str], password: str | None = None) -> PdfInfo:
     """Page count, title and document metadata of the PDF at ``path``."""
     uri = os.fspath(path)
-    doc = _open_document(uri, password)
-    try:
-        return _info(uri, doc)
-    finally:
-        doc.close()
+    with PDFIUM_LOCK:
+        doc = _open_document(uri, password)
+        try:
+            return _info(uri, doc)
+        finally:
+            doc.close()
 
 
 def _info(uri: str, doc: Any) -> PdfInfo:
@@ -124,22 +131,27 @@ def iter_pages(
     uri = os.fspath(path)
     if options.render not in ("always", "textless", "never"):
         raise MediaError(uri, f"render must be 'always', 'textless' or 'never', got {options.render!r}")
-    doc = _open_document(uri, options.password)
+    with PDFIUM_LOCK:
+        doc = _open_document(uri, options.password)
     try:
-        n = _info(uri, doc).pages
+        with PDFIUM_LOCK:
+            n = _info(uri, doc).pages
         if options.max_pages is not None:
             n = min(n, options.max_pages)
         for i in range(n):
-            try:
-                page = doc[i]
-            except pdfium.PdfiumError as e:
-                raise MediaError(uri, f"page {i + 1} cannot be parsed ({e})") from e
-            try:
-                yield _read_page(uri, page, i + 1, options, image_fn)
-            finally:
-                page.close()
+            with PDFIUM_LOCK:
+                try:
+                    page = doc[i]
+                except pdfium.PdfiumError as e:
+                    raise MediaError(uri, f"page {i + 1} cannot be parsed ({e})") from e
+                try:
+                    out = _read_page(uri, page, i + 1, options, image_fn)
+                finally:
+                    page.close()
+            yield out
     finally:
-        doc.close()
+        with PDFIUM_LOCK:
+            doc.close()
 
 
 def _read_page(uri: str, page: Any, number: int, options: PdfOptions, image_fn: Callable[[Any], Any] | None) -> PdfPage:

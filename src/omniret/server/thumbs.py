@@ -98,19 +98,22 @@ def _pdf_page(uri: str, page: int, size: int) -> Any:
         import pypdfium2 as pdfium
     except ImportError as e:  # pragma: no cover - depends on the installed extras
         raise NoThumbnail("page thumbnails need pypdfium2: pip install 'omniret[media]'") from e
-    try:
-        pdf = pdfium.PdfDocument(uri)
-    except (pdfium.PdfiumError, OSError) as e:
-        raise MediaError(uri, f"cannot open as PDF ({e})") from e
-    try:
-        if not 0 <= page < len(pdf):
-            raise MediaError(uri, f"page {page} out of range (the document has {len(pdf)} pages)")
-        pg = pdf[page]
-        width, height = pg.get_size()
-        scale = size / max(width, height, 1.0)
-        return pg.render(scale=max(scale, 0.05)).to_pil()
-    finally:
-        pdf.close()
+    from omniret.media.pdf import PDFIUM_LOCK
+
+    with PDFIUM_LOCK:  # PDFium is not thread-safe; the server renders in a thread pool
+        try:
+            pdf = pdfium.PdfDocument(uri)
+        except (pdfium.PdfiumError, OSError) as e:
+            raise MediaError(uri, f"cannot open as PDF ({e})") from e
+        try:
+            if not 0 <= page < len(pdf):
+                raise MediaError(uri, f"page {page} out of range (the document has {len(pdf)} pages)")
+            pg = pdf[page]
+            width, height = pg.get_size()
+            scale = size / max(width, height, 1.0)
+            return pg.render(scale=max(scale, 0.05)).to_pil()
+        finally:
+            pdf.close()
 
 
 def _video_frame(uri: str, start: float) -> Any:
