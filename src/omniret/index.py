@@ -18,8 +18,9 @@ from typing import Any, Unpack
 import numpy as np
 
 from omniret.encoders.base import Encoder
+from omniret.encoders.onnx import CacheDamaged, OnnxQueryEncoder
+from omniret.encoders.query_cache import QueryCache
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
-from omniret.ingest.run import run_add
 from omniret.ingest.work import AddReport, IngestOptions
 from omniret.items import Hit, Item, Modality, Role
 from omniret.query import pipeline, routing
@@ -37,7 +38,7 @@ from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, c
 from omniret.query.stats import Bank, SpaceStats
 from omniret.spaces.pages import PageSpace
 from omniret.store.base import Filter, Store, WriteBatch
-from omniret.threads import query_threads, torch_threads, uses_torch
+from omniret.threads import ingest_threads, query_threads, torch_threads, uses_torch
 
 SCHEMA_VERSION = 1
 ImageLike = Any  # a path, or a PIL image
@@ -73,6 +74,8 @@ class Index:
         self._stats: SpaceStats | None = None
         self._space_stats: dict[str, SpaceStats] = {}
         self._pending: list[tuple[str, np.ndarray]] = []
+        self._query_cache: QueryCache | None = None
+        self._fast: OnnxQueryEncoder | None | bool = False  # False: the query cache not looked at yet
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -173,6 +176,8 @@ class Index:
         Keyword arguments are :class:`IngestOptions` fields (``prune=True``, ``workers=0``...).
         Bad files are skipped, counted and listed in the report; nothing stored is lost.
         """
+        from omniret.ingest.run import run_add  # the decoders' imports stay out of a search
+
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         opts = options or IngestOptions(**option_kwargs)
@@ -200,21 +205,54 @@ class Index:
     def embed_query(self, text: str | None = None, image: ImageLike | None = None) -> np.ndarray:
         """The query vector ``(dim,)`` of a text or an image (a path or a PIL image).
 
-        Encodes with one torch thread in the calling thread (a batch of one is latency-bound; see
-        :mod:`omniret.threads`, overridable with ``$OMNIRET_TORCH_THREADS``).
+        Encodes with one thread in the calling thread (a batch of one is latency-bound; see
+        :mod:`omniret.threads`, overridable with ``$OMNIRET_TORCH_THREADS``). When the index holds the
+        model's query towers as ONNX (:meth:`prepare_queries`), they embed the query without loading
+        torch or the model; a damaged cache falls back to the model (and is rebuilt by the next
+        :meth:`prepare_queries`).
         """
         if (text is None) == (image is None):
             raise QueryError("give exactly one of text= or image= to embed a query")
         if text is not None:
             if not isinstance(text, str) or not text.strip():
                 raise QueryError(f"query text must be a non-empty string, got {text!r}")
-            with torch_threads(query_threads(), load=uses_torch(self.encoder)):
-                return self.encoder.encode_text([text], role=Role.QUERY)[0]
+            return self._embed(Modality.TEXT, lambda enc: enc.encode_text([text], role=Role.QUERY)[0])
         if not self.encoder.supports(Modality.IMAGE):
             raise QueryError(f"model {self.encoder.name!r} cannot embed images; query with text instead")
         pil = load_query_image(image, self.encoder.image_size)
+        return self._embed(Modality.IMAGE, lambda enc: enc.encode_images([pil], role=Role.QUERY)[0])
+
+    def _embed(self, modality: Modality, fn: Callable[[Encoder], np.ndarray]) -> np.ndarray:
+        fast = self._query_towers()
+        if fast is not None and fast.has_tower(modality):
+            try:
+                return fn(fast)
+            except CacheDamaged:
+                self._fast = None
         with torch_threads(query_threads(), load=uses_torch(self.encoder)):
-            return self.encoder.encode_images([pil], role=Role.QUERY)[0]
+            return fn(self.encoder)
+
+    def query_cache(self) -> QueryCache:
+        """The ONNX query towers of this index's model (:mod:`omniret.encoders.query_cache`)."""
+        if self._query_cache is None:
+            self._query_cache = QueryCache(self.encoder, self.files)
+        return self._query_cache
+
+    def _query_towers(self) -> OnnxQueryEncoder | None:
+        if self._fast is False:
+            self._fast = self.query_cache().load()
+        return self._fast if isinstance(self._fast, OnnxQueryEncoder) else None
+
+    def prepare_queries(self) -> str:
+        """Export the model's query towers to ONNX next to the index when they are missing, so a new
+        process (the CLI) embeds queries without torch. Loads the model when it builds (seconds, once per
+        model). Returns the cache's state: ``ready``, ``failed`` (the model's towers cannot be exported
+        faithfully; queries load the model) or ``unsupported`` (no towers, or no onnxruntime)."""
+        cache = self.query_cache()
+        if cache.state() == "missing":
+            with torch_threads(ingest_threads(0), load=uses_torch(self.encoder)):
+                self._fast = cache.build()
+        return cache.state()
 
     def search(
         self,

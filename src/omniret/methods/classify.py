@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.special import softmax
 
 from omniret.errors import ModelError, QueryError
 from omniret.methods.prompts import IMAGENET_TEMPLATES, PromptSpec, class_prompts
@@ -71,6 +70,8 @@ def classify_scores(
         raise QueryError(f"items {x.shape} and classes {c.shape} must be (n, d) and (C, d) with one d")
     if temperature <= 0 or k < 1:
         raise QueryError(f"temperature must be > 0 and k >= 1, got {temperature}, {k}")
+    from scipy.special import softmax  # loaded on first use
+
     probs = softmax(temperature * (_normalize(x) @ _normalize(c).T), axis=1)
     top = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, c.shape[0])]
     return probs, top, np.take_along_axis(probs, top, axis=1)

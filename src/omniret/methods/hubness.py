@@ -23,8 +23,6 @@ and :func:`apply_qbnorm` / :func:`apply_inverted_softmax` / :func:`apply_dual_is
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
-from scipy.stats import skew
 
 from omniret.errors import QueryError
 
@@ -74,6 +72,8 @@ def _log_z(bank_sims: np.ndarray, beta: float) -> np.ndarray:
     """``log Z_j = logsumexp_b(beta * bank[b, j])``; ``-inf`` columns when the bank is empty."""
     if bank_sims.shape[0] == 0:
         return np.full(bank_sims.shape[1], -np.inf)
+    from scipy.special import logsumexp  # scipy on first use: a CLI search without hubness never loads it
+
     return logsumexp(beta * bank_sims, axis=0)
 
 
@@ -368,4 +368,6 @@ def skewness_k_occurrence(S: np.ndarray, k: int = 10) -> float:
     counts = np.bincount(top.ravel(), minlength=s.shape[1]).astype(np.float64)
     if np.all(counts == counts[0]):
         return 0.0
+    from scipy.stats import skew
+
     return float(skew(counts, bias=True))

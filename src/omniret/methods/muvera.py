@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from omniret.errors import QueryError
 from omniret.methods.late_interaction import maxsim
@@ -142,6 +141,8 @@ def _cell_sums(cell: np.ndarray, points: np.ndarray, n_cells: int) -> np.ndarray
     and an order of magnitude faster.
     """
     n = len(cell)
+    from scipy import sparse  # loaded on first use (import omniret stays light)
+
     onehot = sparse.csr_matrix((np.ones(n), cell, np.arange(n + 1)), shape=(n, n_cells))
     return np.asarray(onehot.T @ points)
 
@@ -174,6 +175,8 @@ def _encode(
         counts = np.bincount(cell, minlength=n_docs * nb) if average else None
         if counts is not None:
             sums /= np.maximum(counts, 1)[:, None]
+        from scipy import sparse
+
         proj = None if s is None else sparse.csr_matrix(s)  # AMS: one nonzero a row; no BLAS call
         block = sums if proj is None else np.asarray(sums @ proj)
         if counts is not None and fill and bits is not None and (counts == 0).any():

@@ -18,6 +18,7 @@ keeps state and does IO.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.linalg.blas import ssymv as _ssymv  # type: ignore[import-untyped]
 
 from omniret.errors import QueryError
 from omniret.items import Modality
@@ -42,6 +42,14 @@ DB_BETA1, DB_BETA2 = 1 / 1.99, 3.0  # DBNorm's official defaults
 BANK_K = 1
 GALLERY_BANK_SIZE = 2000
 _CHUNK = 20_000
+
+
+@functools.cache
+def _ssymv() -> Any:
+    """BLAS ``ssymv``, imported on first use (scipy.linalg costs ~0.5 s to import; a plain search never needs it)."""
+    from scipy.linalg.blas import ssymv  # type: ignore[import-untyped]
+
+    return ssymv
 
 
 @dataclass
@@ -306,7 +314,7 @@ class SpaceStats:
         """
         q32 = np.ascontiguousarray(q, dtype=np.float32)
         # the transpose of a C-ordered symmetric matrix is the same matrix, Fortran-ordered: no copy
-        return float(q32 @ _ssymv(1.0, self.covs()[m].T, q32, lower=1))
+        return float(q32 @ _ssymv()(1.0, self.covs()[m].T, q32, lower=1))
 
     def rows_for(self, ids: Sequence[str], keys: np.ndarray | None) -> np.ndarray:
         """Row positions of candidates from their vector keys (one binary search per candidate, all in
