@@ -59,7 +59,7 @@ class Index:
 
     def __init__(self, store: Store, encoder: Encoder, path: str, *, log_queries: bool = False,
                  audio_encoder: Encoder | None = None, router_url: str | None = None,
-                 page_model: Any = None, files: str | None = None) -> None:
+                 page_model: Any = None, files: str | None = None, query_cache: bool = True) -> None:
         self.store = store
         self.encoder = encoder
         self.audio_encoder = audio_encoder
@@ -75,7 +75,9 @@ class Index:
         self._space_stats: dict[str, SpaceStats] = {}
         self._pending: list[tuple[str, np.ndarray]] = []
         self._query_cache: QueryCache | None = None
-        self._fast: OnnxQueryEncoder | None | bool = False  # False: the query cache not looked at yet
+        #: False: the query cache not looked at yet (None: none usable); query_cache=False: never used
+        self._fast: OnnxQueryEncoder | None | bool = False if query_cache else None
+        self.use_query_cache = query_cache
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -90,6 +92,7 @@ class Index:
         batch_size: int | None = None,
         store: Store | None = None,
         log_queries: bool = False,
+        query_cache: bool = True,
         **store_options: Any,
     ) -> Index:
         """Open the index at ``path``, creating it if needed.
@@ -103,6 +106,8 @@ class Index:
         ``page_model``: an optional multi-vector page model (``colpali:<hub id or folder>``) that
         embeds every PDF page's image for MUVERA + MaxSim search; recorded and restored the same
         way (see :mod:`omniret.spaces.pages`).
+        ``query_cache=False``: never embed queries with the model's ONNX query towers, nor write them
+        (:meth:`prepare_queries`); every query loads the model.
         """
         from omniret.encoders import registry
         from omniret.spaces import audio as audio_space
@@ -151,7 +156,8 @@ class Index:
             if store is None:
                 st.close()
             raise
-        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages, files=files)
+        return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages, files=files,
+                   query_cache=query_cache)
 
     def close(self) -> None:
         self.store.close()
@@ -247,8 +253,11 @@ class Index:
         """Export the model's query towers to ONNX next to the index when they are missing, so a new
         process (the CLI) embeds queries without torch. Loads the model when it builds (seconds, once per
         model). Returns the cache's state: ``ready``, ``failed`` (the model's towers cannot be exported
-        faithfully; queries load the model) or ``unsupported`` (no towers, or no onnxruntime)."""
+        faithfully; queries load the model), ``unsupported`` (no towers, or no onnxruntime) or ``off``
+        (opened with ``query_cache=False``)."""
         cache = self.query_cache()
+        if not self.use_query_cache:
+            return "off"
         if cache.state() == "missing":
             with torch_threads(ingest_threads(0), load=uses_torch(self.encoder)):
                 self._fast = cache.build()

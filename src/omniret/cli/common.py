@@ -27,6 +27,8 @@ class Settings:
     quiet: bool
     device: str | None
     batch_size: int | None
+    query_cache: bool = True
+    daemon: bool = True
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -75,7 +77,7 @@ def _open(s: Settings, model: str | None = "auto", *, must_exist: bool = False) 
 
     if must_exist:
         ensure_index_exists(s.index)
-    return Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size)
+    return Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size, query_cache=s.query_cache)
 
 
 @contextmanager
@@ -103,7 +105,7 @@ def _prepare_queries(s: Settings, idx: Any) -> None:
     start without torch; a note on stderr unless ``-q``. Never fails the command: searches then load
     the model as before."""
     try:
-        if idx.query_cache().state() != "missing":
+        if not s.query_cache or idx.query_cache().state() != "missing":
             return
         if not s.quiet:
             click.echo("preparing fast searches for this index's model (once)...", err=True)

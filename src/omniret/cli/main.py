@@ -26,7 +26,7 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     _settings,
 )
 from omniret.errors import OmniretError
-from omniret.query import pipeline, routing
+from omniret.query import names
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,12 +37,17 @@ from omniret.query import pipeline, routing
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--device", envvar="OMNIRET_DEVICE", default=None, help="cpu, cuda, cuda:1... (default: auto).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help="Encoder batch size.")
+@click.option("--query-cache/--no-query-cache", envvar="OMNIRET_QUERY_CACHE", default=True, show_default=True,
+              help="Embed queries with the model's ONNX query towers kept in the index (no torch; written after "
+                   "add or the first search); --no-query-cache loads the model for every query (env OMNIRET_QUERY_CACHE=0).")
+@click.option("--daemon/--no-daemon", "use_daemon", envvar="OMNIRET_DAEMON", default=True, show_default=True,
+              help="Let a running `omniret daemon` answer searches (env OMNIRET_DAEMON=0 to search in-process).")
 @click.version_option(package_name="omniret")
 @click.pass_context
 def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: bool,
-        device: str | None, batch_size: int | None) -> None:
+        device: str | None, batch_size: int | None, query_cache: bool, use_daemon: bool) -> None:
     """omniret: zero-shot multimodal retrieval over your files."""
-    ctx.obj = Settings(index_dir, as_json, debug, quiet, device, batch_size)
+    ctx.obj = Settings(index_dir, as_json, debug, quiet, device, batch_size, query_cache, use_daemon)
 
 
 @cli.command("add")
@@ -74,7 +79,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
         from omniret.index import Index
 
         idx = Index.open(s.index, model=model, audio_model=audio_model, page_model=page_model, device=s.device,
-                         batch_size=s.batch_size)
+                         batch_size=s.batch_size, query_cache=s.query_cache)
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              video_segments=video_segments, video_ocr=video_ocr,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
@@ -119,19 +124,19 @@ cli.add_command(add_cmd, "index")
 @click.option("--mtime-max", type=float, default=None, help="Files modified at or before (epoch seconds).")
 @click.option("--audio", "audio", type=click.Path(dir_okay=False), help="Query by an example sound (needs an audio model).")
 @click.option("--rollup", is_flag=True, help="Return files instead of chunks/segments (= --granularity parent).")
-@click.option("--granularity", type=click.Choice(routing.GRANULARITIES), default=None,
+@click.option("--granularity", type=click.Choice(names.GRANULARITIES), default=None,
               help="item (default), parent (files, pages) or root (whole documents).")
 @click.option("--route", default="auto", show_default=True,
               help="auto, all, llm ($OMNIRET_ROUTER_URL) or a modality (text, image, audio, video, document).")
-@click.option("--hubness", type=click.Choice(pipeline.HUBNESS), default="none", show_default=True,
+@click.option("--hubness", type=click.Choice(names.HUBNESS), default="none", show_default=True,
               help="Hubness correction (needs a query bank: omniret bank).")
-@click.option("--gap", type=click.Choice(pipeline.GAP), default="none", show_default=True,
+@click.option("--gap", type=click.Choice(names.GAP), default="none", show_default=True,
               help="Modality-gap correction: centring, or per-modality calibration for mixed results.")
-@click.option("--compose", type=click.Choice(pipeline.COMPOSE), default="sum", show_default=True,
+@click.option("--compose", type=click.Choice(names.COMPOSE), default="sum", show_default=True,
               help="How --image and QUERY combine.")
 @click.option("--alpha", type=float, default=None, help="Composed-query text weight (weimo) or PDV scale.")
 @click.option("--beta", type=float, default=None, help="WeiMoCIR caption weight or PDV text/image mix.")
-@click.option("--hybrid", type=click.Choice(pipeline.HYBRID), default="none", show_default=True,
+@click.option("--hybrid", type=click.Choice(names.HYBRID), default="none", show_default=True,
               help="Fuse BM25 with dense results.")
 @click.option("--negative", multiple=True, help="Text to steer away from (repeatable).")
 @click.option("--like", multiple=True, help="More like this item id (repeatable).")
@@ -148,24 +153,37 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
     with _errors(s):
         if query is None and image is None and expr is None and not like and audio is None:
             raise OmniretError("give a text QUERY, --image PATH, --audio PATH, --expr or --like ID")
+        kwargs = {"text": query, "image": image, "audio": audio, "granularity": granularity, "route": route, "k": k,
+                  "modality": list(modality) or None, "where": _parse_where(where), "path_glob": path_glob,
+                  "mtime_min": mtime_min, "mtime_max": mtime_max, "rollup": rollup, "hubness": hubness, "gap": gap,
+                  "compose": compose, "alpha": alpha, "beta": beta, "hybrid": hybrid,
+                  "negative": list(negative) or None, "like": list(like) or None, "candidates": candidates}
+        if s.daemon and expr is None:  # a running `omniret daemon` answers without loading anything here
+            from omniret.cli.daemon import remote_search
+
+            remote = remote_search(s.index, kwargs)
+            if remote is not None:
+                _print_hits(s, remote)
+                return
         idx = _open(s, must_exist=True)
         terms = idx.parse_expression(expr) if expr else None
-        hits = idx.search(query, image=image, audio=audio, granularity=granularity, route=route, k=k, modality=list(modality) or None, where=_parse_where(where),
-                          path_glob=path_glob, mtime_min=mtime_min, mtime_max=mtime_max, rollup=rollup,
-                          hubness=hubness, gap=gap, compose=compose, alpha=alpha, beta=beta, hybrid=hybrid,
-                          negative=list(negative) or None, like=list(like) or None, terms=terms,
-                          candidates=candidates)
-        for rank, h in enumerate(hits, 1):
-            if s.json:
-                _emit(s, {"rank": rank, **h.to_dict()})
-            else:
-                snippet = f"  {(h.text or '')[:80]!r}" if h.modality.value == "text" and h.text else ""
-                click.echo(f"{rank:3d}. {h.score:.4f}  {h.modality.value:8s}  {_place(h)}{snippet}")
-        if not hits and not s.json:
-            click.echo("no results")
+        hits = idx.search(**kwargs, terms=terms)
+        _print_hits(s, [h.to_dict() for h in hits])
         sys.stdout.flush()
         _prepare_queries(s, idx)  # after the answer: the next search starts without torch
         idx.close()
+
+
+def _print_hits(s: Settings, hits: list[dict[str, Any]]) -> None:
+    """Hits (``Hit.to_dict()``) as JSON lines or one line each for people."""
+    for rank, h in enumerate(hits, 1):
+        if s.json:
+            _emit(s, {"rank": rank, **h})
+        else:
+            snippet = f"  {(h.get('text') or '')[:80]!r}" if h["modality"] == "text" and h.get("text") else ""
+            click.echo(f"{rank:3d}. {h['score']:.4f}  {h['modality']:8s}  {_place(h)}{snippet}")
+    if not hits and not s.json:
+        click.echo("no results")
 
 
 @cli.command("bank")
@@ -195,12 +213,13 @@ def bank_cmd(ctx: click.Context, queries_file: str | None, from_items: bool, app
             click.echo(f"query bank: {n} queries")
 
 
-def _place(h: Any) -> str:
+def _place(h: dict[str, Any]) -> str:
     """Where a hit is, for people: its label (``talk.mp4 @ 01:23–01:33``, ``book.pdf p. 2``) next to its path."""
-    label = h.metadata.get("label") if isinstance(h.metadata, dict) else None
+    meta, span = h.get("metadata"), h.get("span")
+    label = meta.get("label") if isinstance(meta, dict) else None
     if isinstance(label, str) and label:
-        return f"{label}  ({h.uri})"
-    return f"{h.uri} [{h.span[0]:.0f}-{h.span[1]:.0f}]" if h.span else h.uri
+        return f"{label}  ({h['uri']})"
+    return f"{h['uri']} [{span[0]:.0f}-{span[1]:.0f}]" if span else h["uri"]
 
 
 @cli.command("remove")
@@ -254,6 +273,38 @@ def models_cmd(ctx: click.Context) -> None:
                 _emit(s, {"prefix": e.prefix, "example": e.example, "description": e.description})
             else:
                 click.echo(f"{e.example:45s} {e.description}")
+
+
+@cli.command("daemon")
+@click.option("--idle", type=click.FloatRange(1, None), default=600, show_default=True,
+              help="Exit after this many seconds without a search.")
+@click.option("--detach", is_flag=True, help="Run in the background; return once it answers.")
+@click.option("--stop", "stop_it", is_flag=True, help="Stop the index's running daemon.")
+@click.pass_context
+def daemon_cmd(ctx: click.Context, idle: float, detach: bool, stop_it: bool) -> None:
+    """Keep the index open and answer `omniret search` from memory (fastest searches); stops when idle."""
+    from omniret.cli import daemon
+
+    s = _settings(ctx)
+    with _errors(s):
+        if stop_it:
+            click.echo("stopped" if daemon.stop(s.index) else "no daemon was running")
+            return
+        if detach:
+            click.echo(f"daemon for {s.index} listening on {daemon.start_detached(s, idle)}")
+            return
+        idx = _open(s, must_exist=True)
+        idx.prepare_queries()
+        idx.embed_query("warm up")  # load the query tower (or the model) now, not on the first search
+
+        def ready(path: Any) -> None:
+            if not s.quiet:
+                click.echo(f"serving {s.index} on {path}; exits after {idle:g} s without a search", err=True)
+
+        try:
+            daemon.serve(idx, s.index, idle, ready)
+        finally:
+            idx.close()
 
 
 @cli.command("demo")

@@ -32,13 +32,10 @@ from omniret.items import Modality
 from omniret.methods import composed as comp
 from omniret.methods import fusion
 from omniret.methods import gap as gapm
+from omniret.query.names import COMPOSE, GAP, HUBNESS, HYBRID
 from omniret.query.stats import DB_BETA1, DB_BETA2, MOD_CODE, MODALITIES, QB_BETA, SpaceStats
 from omniret.store.base import Filter, IdRow, Store
 
-HUBNESS = ("none", "is", "qbnorm", "dbnorm", "dualdis")
-GAP = ("none", "center", "calibrate")
-COMPOSE = ("sum", "weimo", "pdv")
-HYBRID = ("none", "rrf", "minmax", "zscore")
 #: WeiMoCIR's CLIP-backbone defaults (Wu et al. 2024); PDV's FashionIQ CIReVL ViT-B/32 values
 WEIMO_ALPHA, WEIMO_BETA = 0.8, 0.1
 PDV_ALPHA, PDV_BETA = 1.4, 0.75

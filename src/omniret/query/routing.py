@@ -37,11 +37,10 @@ import numpy as np
 
 from omniret.errors import QueryError
 from omniret.items import Modality
+from omniret.query.names import GRANULARITIES, ROUTES
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("auto", "all", "llm")
-GRANULARITIES = ("item", "parent", "root")
 #: environment variables of the optional LLM router
 ROUTER_URL_ENV, ROUTER_MODEL_ENV, ROUTER_KEY_ENV = "OMNIRET_ROUTER_URL", "OMNIRET_ROUTER_MODEL", "OMNIRET_ROUTER_KEY"
 ROUTER_RETRIES = 3
