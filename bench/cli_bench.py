@@ -9,9 +9,11 @@
 2. Runs ``--repeat`` rounds; each round runs every variant once, each in a fresh process, in an order
    rotated from round to round so that load changes hit every variant alike:
    - ``import omniret``: ``python -c "import omniret"`` (the floor of any omniret command);
-   - ``search, query towers``: ``omniret --index I search "a cat"`` (ONNX text tower, no torch);
-   - ``search, model``: the same with ``--no-query-cache`` (MiniLM loaded through torch, as before);
-   - ``search --image``: both ways, with one of the indexed images as the query;
+   - ``search, daemon``: ``omniret --index I search "a cat"`` answered by ``omniret daemon`` (started
+     before the rounds with ``--detach``);
+   - ``search, query towers``: the same with ``--no-daemon`` (ONNX text tower in the process, no torch);
+   - ``search, model``: ``--no-daemon --no-query-cache`` (MiniLM loaded through torch, as before);
+   - ``search --image``: the three ways, with one of the indexed images as the query;
    - with ``--rclip``: ``rclip -n "a cat"`` in the image folder (rclip's own index of the same images,
      built before timing). rclip 3.3 fetches its ONNX ViT-B-32-256 towers from the Hugging Face hub,
      which this machine cannot reach: the bench writes towers of the same architecture with random
@@ -114,7 +116,7 @@ def same_hits(index: Path, query: list[str]) -> bool:
     """The cached towers and the model give the same top 10 (ids; scores within 1e-4)."""
     runs = []
     for flag in ("--query-cache", "--no-query-cache"):
-        out = subprocess.run([OMNIRET, "--index", str(index), flag, "--json", "search", *query, "-k", "10"],
+        out = subprocess.run([OMNIRET, "--index", str(index), "--no-daemon", flag, "--json", "search", *query, "-k", "10"],
                              capture_output=True, text=True, check=True).stdout
         runs.append([json.loads(line) for line in out.splitlines()])
     a, b = runs
@@ -125,13 +127,18 @@ def same_hits(index: Path, query: list[str]) -> bool:
 def variants(index: Path, image: Path, rclip: str | None, images: Path, rclip_env: dict[str, str]) -> dict:
     v: dict[str, tuple[list[str], Path | None, dict[str, str] | None]] = {
         "python -c 'import omniret'": ([PY, "-c", "import omniret"], None, None),
-        "omniret search 'a cat' (query towers)": ([OMNIRET, "--index", str(index), "search", "a cat"], None, None),
+        "omniret search 'a cat' (daemon running)": ([OMNIRET, "--index", str(index), "search", "a cat"], None, None),
+        "omniret search 'a cat' (query towers)": (
+            [OMNIRET, "--index", str(index), "--no-daemon", "search", "a cat"], None, None),
         "omniret search 'a cat' (model, --no-query-cache)": (
-            [OMNIRET, "--index", str(index), "--no-query-cache", "search", "a cat"], None, None),
-        "omniret search --image (query towers)": (
+            [OMNIRET, "--index", str(index), "--no-daemon", "--no-query-cache", "search", "a cat"], None, None),
+        "omniret search --image (daemon running)": (
             [OMNIRET, "--index", str(index), "search", "--image", str(image)], None, None),
+        "omniret search --image (query towers)": (
+            [OMNIRET, "--index", str(index), "--no-daemon", "search", "--image", str(image)], None, None),
         "omniret search --image (model, --no-query-cache)": (
-            [OMNIRET, "--index", str(index), "--no-query-cache", "search", "--image", str(image)], None, None),
+            [OMNIRET, "--index", str(index), "--no-daemon", "--no-query-cache", "search", "--image", str(image)],
+            None, None),
     }
     if rclip:
         rpy = str(Path(rclip).with_name("python"))
@@ -159,6 +166,8 @@ def main() -> None:
         subprocess.run([args.rclip, "-f", "warm up the index"], cwd=images, env=rclip_env, check=True,
                        stdout=subprocess.DEVNULL)
     agree = {"text": same_hits(index, ["a cat"]), "image": same_hits(index, ["--image", str(files[0])])}
+    subprocess.run([OMNIRET, "--index", str(index), "daemon", "--detach", "--idle", "3600"], check=True,
+                   stdout=subprocess.DEVNULL)
     v = variants(index, files[0], args.rclip, images, rclip_env)
     names = list(v)
     times: dict[str, list[float]] = {k: [] for k in names}
@@ -171,6 +180,7 @@ def main() -> None:
             times[k].append(timed(cmd, cwd, env))
         print(f"round {r}: load {loads[-1]:.2f} " + ", ".join(f"{k.split(' (')[0][:24]} {times[k][-1]:.2f}"
                                                              for k in names), flush=True)
+    subprocess.run([OMNIRET, "--index", str(index), "daemon", "--stop"], stdout=subprocess.DEVNULL)
     table = report(times, names, loads, add_s, len(files), agree)
     print(table)
     if args.out:
