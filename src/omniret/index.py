@@ -233,8 +233,9 @@ class Index:
         if fast is not None and fast.has_tower(modality):
             try:
                 return fn(fast)
-            except CacheDamaged:
+            except CacheDamaged:  # never trusted again: removed, rebuilt by the next prepare_queries()
                 self._fast = None
+                self.query_cache().discard()
         with torch_threads(query_threads(), load=uses_torch(self.encoder)):
             return fn(self.encoder)
 

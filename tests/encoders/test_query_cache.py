@@ -193,3 +193,25 @@ def test_models_without_towers_are_unsupported(tmp_path: Path) -> None:
 def test_the_tower_holds_its_modality_only(tiny_st_dir: Path, tmp_path: Path) -> None:
     _, fast = _built(SentenceTransformerEncoder(str(tiny_st_dir), device="cpu"), tmp_path)
     assert fast.has_tower(Modality.TEXT) and not fast.has_tower(Modality.IMAGE)
+
+
+def test_a_tower_this_runtime_cannot_load_falls_back(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """Consistent files (checksums match) that onnxruntime refuses — e.g. an index folder copied from a
+    machine with a newer onnxruntime — send the query to the model and the cache away."""
+    import zlib
+
+    folder = tmp_path / "idx"
+    enc = SentenceTransformerEncoder(str(tiny_st_dir), device="cpu")
+    idx = Index(open_store(str(folder)), enc, str(folder))
+    assert idx.prepare_queries() == "ready"
+    cache = idx.query_cache()
+    junk = b"not an onnx graph" * 100
+    (cache.path / "text.onnx").write_bytes(junk)
+    meta = json.loads((cache.path / "meta.json").read_text())
+    meta["files"]["text.onnx"] = {"size": len(junk), "crc32": zlib.crc32(junk) & 0xFFFFFFFF}
+    (cache.path / "meta.json").write_text(json.dumps(meta))
+    fresh = Index(open_store(str(folder)), SentenceTransformerEncoder(str(tiny_st_dir), device="cpu"), str(folder))
+    np.testing.assert_allclose(fresh.embed_query("a cat"), enc.encode_text(["a cat"])[0], atol=1e-6)
+    assert fresh.query_cache().state() == "missing"
+    idx.close()
+    fresh.close()

@@ -132,11 +132,18 @@ class OnnxQueryEncoder(Encoder):
         return self._factories.get(key) is not None
 
     def _tower(self, kind: str) -> Any:
+        """The ``kind`` tower, built on first use. Any failure to build it (a damaged file, a graph this
+        onnxruntime cannot run: an index folder copied from another machine) is :class:`CacheDamaged`."""
         with self._lock:
             if kind not in self._towers:
                 factory = self._factories[kind]
                 assert factory is not None  # callers check has_tower first
-                self._towers[kind] = factory()
+                try:
+                    self._towers[kind] = factory()
+                except CacheDamaged:
+                    raise
+                except Exception as e:
+                    raise CacheDamaged(f"the ONNX {kind} tower cannot be loaded here ({type(e).__name__}: {e})") from e
             return self._towers[kind]
 
     def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
