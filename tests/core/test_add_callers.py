@@ -55,7 +55,7 @@ def photos(tmp_path: Path) -> Path:
     return folder
 
 
-def _run(args: list[str], tmp_path: Path, stdin: str | None = None, timeout: float = 120) -> str:
+def _run(args: list[str], tmp_path: Path, stdin: str | None = None, timeout: float = 900) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -112,5 +112,5 @@ def test_readme_snippet_with_the_offline_model(tmp_path: Path) -> None:
     n = sum(1 for p in samples.rglob("*") if p.is_file())
     script = tmp_path / "readme.py"
     script.write_text(_snippet(tmp_path, samples, model="offline"))
-    out = _run([sys.executable, str(script)], tmp_path, timeout=600)
+    out = _run([sys.executable, str(script)], tmp_path, timeout=1800)
     assert f"RESULT {n} " in out and out.strip().endswith(" 0"), out

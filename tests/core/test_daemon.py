@@ -137,19 +137,19 @@ def test_detached_daemon_with_the_offline_model(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
            "TMPDIR": str(tmp_path)}
     omniret = [sys.executable, "-m", "omniret.cli.main", "--index", str(index)]
-    subprocess.run([*omniret, "-q", "add", str(samples), "--model", "offline"], check=True, env=env, timeout=900)
-    subprocess.run([*omniret, "daemon", "--detach", "--idle", "120"], check=True, env=env, timeout=600)
+    subprocess.run([*omniret, "-q", "add", str(samples), "--model", "offline"], check=True, env=env, timeout=1800)
+    subprocess.run([*omniret, "daemon", "--detach", "--idle", "900"], check=True, env=env, timeout=1800)
     try:
         probe = ("import json, sys\nfrom omniret.cli.main import cli\n"
                  f"sys.argv = ['omniret', '--index', {str(index)!r}, '--json', 'search', 'a cat', '-k', '5']\n"
                  "try:\n    cli(prog_name='omniret')\nexcept SystemExit:\n    pass\n"
                  "print(json.dumps(sorted(m for m in ('numpy', 'onnxruntime', 'torch') if m in sys.modules)))\n")
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=1500)
         lines = out.stdout.splitlines()
         assert json.loads(lines[-1]) == [], out.stderr
         remote = [json.loads(line) for line in lines[:-1]]
         local = subprocess.run([*omniret, "--no-daemon", "--json", "search", "a cat", "-k", "5"], env=env,
-                               capture_output=True, text=True, timeout=300, check=True).stdout.splitlines()
+                               capture_output=True, text=True, timeout=1500, check=True).stdout.splitlines()
         assert [(h["id"], round(h["score"], 5)) for h in remote] == \
                [(h["id"], round(h["score"], 5)) for h in map(json.loads, local)]
     finally:

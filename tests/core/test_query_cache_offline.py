@@ -87,7 +87,7 @@ def _cli(index: Path, query: str) -> tuple[list[dict], dict, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(index=str(index), query=query, heavy=HEAVY)],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=1500, env=env)
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return lines[:-1], lines[-1], proc.stderr
 

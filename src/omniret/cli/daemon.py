@@ -168,7 +168,7 @@ def _search(idx: Any, req: dict[str, Any]) -> dict[str, Any]:
         os.chdir(cwd)
 
 
-def start_detached(s: Any, idle: float, wait: float = 300.0) -> Path:
+def start_detached(s: Any, idle: float, wait: float = 900.0) -> Path:
     """Start ``omniret daemon`` for ``s.index`` in a new session (it outlives this process) and return
     its socket once it answers. Its log goes to ``daemon.log`` beside the socket."""
     import subprocess
