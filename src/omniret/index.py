@@ -32,7 +32,7 @@ from omniret.query.args import (
     reference_caption,
     restrict,
 )
-from omniret.query.hits import granulate, make_hit
+from omniret.query.hits import document_pages, granulate, make_hit
 from omniret.query.options import SearchKnobs, SearchOptions
 from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, combine_terms, compose_query
 from omniret.query.stats import Bank, SpaceStats
@@ -286,9 +286,12 @@ class Index:
         Everything else is a :class:`~omniret.query.options.SearchOptions` — ``options=`` or the same
         fields as flat keywords (:class:`~omniret.query.options.SearchKnobs`), applied over ``options``:
 
-        - how many and what: ``k``; ``granularity`` (item|parent|root; ``rollup=True`` = parent) returns
-          the matched items, their parents (files, pages) or the top of their parent chain, each scored by
-          its best child;
+        - how many and what: ``k``; ``granularity``: ``auto`` (default) returns documents at the page — a
+          page once, scored by its best block or section, with the matched blocks and their boxes in
+          ``metadata["matched"]`` and navigation/boilerplate items (``metadata["role"]``) left out unless
+          ``where`` names a role — and everything else as found; ``item`` the matched items themselves,
+          ``parent`` (``rollup=True``) their parents (files, pages), ``root`` the top of their parent
+          chain, each scored by its best child;
         - filters: ``modality``, ``where`` (metadata equality or a :class:`Filter`), ``path_glob``,
           ``mtime_min``/``mtime_max``;
         - ranking: ``route`` (auto|all|llm|<modality>) picks the spaces and how their scores merge (see
@@ -339,7 +342,10 @@ class Index:
             hits = self.page_space.mark_hits(hits, results[-1], page_q, o.k)  # type: ignore[union-attr]
         if runs:
             self._log_query(runs[0][1])
-        hits = granulate(hits, self.store, gran)[: o.k]
+        if gran == "auto":
+            hits = document_pages(hits, self.store, keep_nav=_asks_role(flt))[: o.k]
+        else:
+            hits = granulate(hits, self.store, gran)[: o.k]
         if not hits and rt.source.startswith("llm:") and rt.modalities is not None:  # routed to nothing: auto
             return self.search(text, image=image, audio=audio, negative=negative, like=like, terms=terms,
                                options=replace(o, ranking=replace(rk, route="auto")))
@@ -568,6 +574,11 @@ class Index:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _asks_role(where: Filter | None) -> bool:
+    """Whether a filter names a ``role`` (then navigation and boilerplate items are what was asked for)."""
+    return where is not None and "role" in where.metadata
+
+
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:
     from omniret.spaces.audio import manifest_entry
 

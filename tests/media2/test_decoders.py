@@ -120,9 +120,13 @@ def test_text_pdf_pages_and_blocks(media_dir: Path) -> None:
     pages = list(iter_pages(media_dir / "book.pdf"))
     assert [p.number for p in pages] == [1, 2, 3] and all(p.text_source == "layer" for p in pages)
     assert pages[1].text.startswith("Chapter Two: Penguins of Antarctica") and pages[1].image is None
-    (block,) = pages[1].blocks  # heading + paragraph, 1.6 line heights apart, form one block
-    x0, y0, x1, y1 = block.bbox
-    assert 0.08 < x0 < 0.11 and 0.0 < y0 < y1 < 0.15 and x0 < x1 <= 1.0  # top-left of an A4 page
+    # heading (22 pt) and paragraph (11 pt) are close enough to join, but set in different sizes: two blocks
+    heading, para = pages[1].blocks
+    assert heading.text == "Chapter Two: Penguins of Antarctica" and para.text.startswith("Flightless birds")
+    assert heading.size == pytest.approx(22, abs=0.5) and para.size == pytest.approx(11, abs=0.5)
+    assert heading.weight == para.weight and heading.lines == para.lines == 1
+    x0, y0, x1, y1 = heading.bbox
+    assert 0.08 < x0 < 0.11 and 0.0 < y0 < y1 < para.bbox[1] < 0.15 and x0 < x1 <= 1.0  # top-left of an A4 page
     rendered = next(iter_pages(media_dir / "book.pdf", PdfOptions(render="always", image_size=100)))
     assert rendered.image is not None and abs(min(rendered.image.size) - 100) <= 1
 

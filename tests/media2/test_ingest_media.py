@@ -72,9 +72,16 @@ def _check_pdf(store) -> None:  # type: ignore[no-untyped-def]
     assert doc.modality is Modality.DOCUMENT and doc.metadata["pages"] == 3
     assert [p.span for p in pages] == [(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)] and pages[1].metadata["page"] == 2
     assert pages[1].text.startswith("Chapter Two")
-    blocks = [it for it in items if it.parent_id == pages[1].id]
-    assert len(blocks) == 1 and len(blocks[0].metadata["bbox"]) == 4 and blocks[0].metadata["page"] == 2
-    assert not np.isnan(store.vectors("fake-64", [pages[1].id, blocks[0].id])).any()
+    children = [it for it in items if it.parent_id == pages[1].id]
+    blocks = [it for it in children if "heading" not in it.metadata]
+    (section,) = [it for it in children if "heading" in it.metadata]  # no outline: found by its 22 pt font
+    assert [b.text for b in blocks] == ["Chapter Two: Penguins of Antarctica",
+                                        "Flightless birds that swim in the cold southern ocean."]
+    assert all(len(b.metadata["bbox"]) == 4 and b.metadata["page"] == 2 for b in blocks)
+    assert section.metadata["section"] == ["Chapter Two: Penguins of Antarctica"] == blocks[1].metadata["section"]
+    assert section.metadata["bbox"] == blocks[0].metadata["bbox"] and section.metadata["level"] == 0
+    assert pages[1].metadata["section"] == ["Chapter Two: Penguins of Antarctica"] and doc.metadata["structure"] == "fonts"
+    assert not np.isnan(store.vectors("fake-64", [pages[1].id, blocks[0].id, section.id])).any()
 
 
 def test_audio_windows_with_an_audio_model(mixed: Path, tmp_path: Path) -> None:

@@ -45,12 +45,17 @@ def test_video_moment_found_by_text(index: Index, query: str, label: str) -> Non
 
 def test_heading_words_find_their_page(index: Index) -> None:
     hits = index.search("penguins of antarctica", k=3, modality="document")
-    assert hits[0].uri.endswith("book.pdf") and hits[0].metadata["page"] == 2
-    assert any("bbox" in h.metadata and h.metadata["page"] == 2 for h in hits[:2])  # the heading's block too
+    assert hits[0].uri.endswith("book.pdf") and hits[0].metadata["page"] == 2  # the page, once, with its matches
+    assert len({(h.uri, h.metadata.get("page")) for h in hits}) == len(hits)
+    matched = hits[0].metadata["matched"]
+    assert matched[0]["text"] == "Chapter Two: Penguins of Antarctica"  # the heading (block or section item)
+    assert len(matched[0]["bbox"]) == 4 and hits[0].metadata["section"] == ["Chapter Two: Penguins of Antarctica"]
+    blocks = index.search("penguins of antarctica", k=3, modality="document", granularity="item")
+    assert any("bbox" in h.metadata and h.metadata["page"] == 2 for h in blocks[:2])  # the heading's block too
 
 
 def test_texlive_heading_finds_its_page(index: Index) -> None:
     (hit,) = index.search("longtable meets tabularx", k=1, modality="document")
-    assert hit.uri.endswith("ltxtable.pdf") and hit.metadata["page"] == 1
+    assert hit.uri.endswith("ltxtable.pdf") and hit.metadata["page"] == 1 and "block" not in hit.metadata
     rolled = index.search("Contents of the tools bundle", k=1, rollup=True)
     assert rolled[0].uri.endswith("tools-overview.pdf")

@@ -18,16 +18,29 @@ def eval_group() -> None:
 
 
 @eval_group.command("prepare")
-@click.argument("name", type=click.Choice(["openclipart", "pdfs", "sounds"]))
+@click.argument("name", type=click.Choice(["openclipart", "pdfs", "sounds", "manuals"]))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--source", type=click.Path(), default=None,
               help="Where the raw files are: extracted packages or .deb files (downloaded if absent).")
-def prepare_cmd(name: str, out_dir: str, source: str | None) -> None:
-    """Build the NAME set into OUT_DIR (openclipart: title/keyword/composed; pdfs; sounds)."""
+@click.option("--set", "which", type=click.Choice(["dev", "heldout"]), default="dev", show_default=True,
+              help="manuals: the development manuals or the held-back ones (final measurement only).")
+@click.option("--packages", default=None, help="manuals: comma list of Debian packages whose PDF manuals to use "
+              "instead of --set.")
+@click.option("--strip-outline", is_flag=True, help="manuals: index copies without their outline (judgements "
+              "still come from the original outline).")
+def prepare_cmd(name: str, out_dir: str, source: str | None, which: str, packages: str | None,
+                strip_outline: bool) -> None:
+    """Build the NAME set into OUT_DIR (openclipart: title/keyword/composed; pdfs; sounds; manuals: PDF
+    heading → page)."""
     from omniret.eval import prepare
 
     try:
-        if name == "openclipart":
+        if name == "manuals":
+            from omniret.eval.manuals import prepare_manuals
+
+            pk = [p.strip() for p in packages.split(",") if p.strip()] if packages else None
+            counts = prepare_manuals(out_dir, Path(source) if source else None, which, pk, strip_outline)
+        elif name == "openclipart":
             src = Path(source) if source else Path(out_dir) / "debs"
             if source is None and not src.is_dir():
                 from omniret.eval.openclipart import download_debs
@@ -54,14 +67,15 @@ def prepare_cmd(name: str, out_dir: str, source: str | None) -> None:
 @click.option("--index", "index_path", default=None, type=click.Path(),
               help="Evaluate this existing index (queries from DATASET, an omniret JSONL) instead of building one.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--bank-fraction", type=float, default=0.5, show_default=True,
-              help="Share of the judged queries used as the QB-Norm/DBNorm query bank (never evaluated).")
+@click.option("--bank-fraction", type=float, default=None,
+              help="Share of the judged queries used as the QB-Norm/DBNorm query bank (never evaluated); "
+              "default 0.5 when a method needs a bank, else 0 (every judged query is evaluated).")
 @click.option("--depth", type=int, default=100, show_default=True, help="Ranks retrieved per query.")
 @click.option("--max-queries", type=int, default=None, help="Evaluate at most this many test queries.")
 @click.option("--cache", "cache_dir", default=".omniret-eval", show_default=True, type=click.Path())
 @click.option("--out", "out_dir", default=None, type=click.Path(), help="Report folder (default <cache>/reports/<dataset>).")
 def run_cmd(dataset: str, model: str, methods: str | None, task: str | None, fmt: str | None,
-            subset: int | None, index_path: str | None, seed: int, bank_fraction: float, depth: int,
+            subset: int | None, index_path: str | None, seed: int, bank_fraction: float | None, depth: int,
             max_queries: int | None, cache_dir: str, out_dir: str | None) -> None:
     """Evaluate DATASET (a prepared folder, an omniret JSONL, or --format) with each method; write a report."""
     from omniret.eval import prepare, runner
@@ -69,8 +83,12 @@ def run_cmd(dataset: str, model: str, methods: str | None, task: str | None, fmt
 
     try:
         ds = prepare.load_prepared(dataset, task=task, subset=subset, seed=seed, fmt=fmt)
-        default = runner.COMPOSED_METHODS if ds.task == "composed" else runner.DEFAULT_METHODS
-        config = runner.EvalConfig(model=model, methods=runner.parse_methods(methods) if methods else default,
+        default = runner.COMPOSED_METHODS if ds.task == "composed" else \
+            runner.PAGE_METHODS if ds.page_level else runner.DEFAULT_METHODS
+        chosen = runner.parse_methods(methods) if methods else default
+        if bank_fraction is None:
+            bank_fraction = 0.5 if any(m.split("+")[0] in runner.BANK_METHODS for m in chosen) else 0.0
+        config = runner.EvalConfig(model=model, methods=chosen,
                                    depth=depth, seed=seed, bank_fraction=bank_fraction, cache_dir=cache_dir,
                                    max_queries=max_queries)
         if index_path is not None:

@@ -180,8 +180,7 @@ def _print_hits(s: Settings, hits: list[dict[str, Any]]) -> None:
         if s.json:
             _emit(s, {"rank": rank, **h})
         else:
-            snippet = f"  {(h.get('text') or '')[:80]!r}" if h["modality"] == "text" and h.get("text") else ""
-            click.echo(f"{rank:3d}. {h['score']:.4f}  {h['modality']:8s}  {_place(h)}{snippet}")
+            click.echo(f"{rank:3d}. {h['score']:.4f}  {h['modality']:8s}  {_place(h)}{_snippet(h)}")
     if not hits and not s.json:
         click.echo("no results")
 
@@ -211,6 +210,16 @@ def bank_cmd(ctx: click.Context, queries_file: str | None, from_items: bool, app
             _emit(s, {"event": "bank", "query_bank": n})
         else:
             click.echo(f"query bank: {n} queries")
+
+
+def _snippet(h: dict[str, Any]) -> str:
+    """A text chunk's start, or a document hit's section path and best matched block."""
+    if h["modality"] == "text" and h.get("text"):
+        return f"  {h['text'][:80]!r}"
+    md = h.get("metadata") if isinstance(h.get("metadata"), dict) else {}
+    out = f"  [{' › '.join(md['section'])}]" if md.get("section") else ""
+    matched = md.get("matched") or []
+    return out + (f"  {matched[0]['text'][:80]!r}" if matched else "")
 
 
 def _place(h: dict[str, Any]) -> str:

@@ -38,9 +38,11 @@ import numpy as np
 from scipy.stats import skew
 
 from omniret.errors import OmniretError
+from omniret.eval import baselines
 from omniret.eval.datasets.base import EvalDataset, EvalDoc, EvalQuery
 from omniret.eval.metrics import evaluate_run
 from omniret.items import Modality
+from omniret.media.structure import NAV_ROLES
 
 #: method name → ``Index.search`` keyword arguments
 METHODS: dict[str, dict[str, str]] = {
@@ -54,9 +56,14 @@ METHODS: dict[str, dict[str, str]] = {
     "sum": {"compose": "sum"},
     "weimo": {"compose": "weimo"},
     "pdv": {"compose": "pdv"},
+    "items": {"granularity": "item"},  # every matched item as found (blocks, sections, pages; navigation too)
+    "items-nonav": {"granularity": "item", "nonav": "1"},  # ablation: as found, navigation items dropped
 }
+#: methods that are not omniret searches but reference rankings computed beside it (omniret.eval.baselines)
+BASELINES = frozenset({"tfidf"})
 DEFAULT_METHODS = ("raw", "is", "qbnorm", "dbnorm", "dualdis", "gap-center", "gap-calibrate")
 COMPOSED_METHODS = ("sum", "weimo", "pdv")
+PAGE_METHODS = ("raw", "tfidf")  # page-level judgements (heading → page): the default search and TF-IDF
 KS = (1, 5, 10)
 METRICS = ("recall@1", "recall@5", "recall@10", "map_inquire@50", "map@50", "ndcg@10", "mrr@50")
 BANK_METHODS = frozenset({"is", "qbnorm", "dbnorm", "dualdis"})
@@ -83,7 +90,7 @@ class EvalConfig:
     def validate(self) -> None:
         unknown = [m for m in self.methods if _method_kwargs(m) is None]
         if unknown:
-            raise OmniretError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} "
+            raise OmniretError(f"unknown method(s) {unknown}; choose from {', '.join([*METHODS, *BASELINES])} "
                                "(combine a hubness and a compose method with '+', e.g. qbnorm+weimo)")
         if not 0.0 <= self.bank_fraction < 1.0:
             raise OmniretError(f"bank_fraction must be in [0, 1), got {self.bank_fraction}")
@@ -118,6 +125,8 @@ class EvalResult:
 
 
 def _method_kwargs(name: str) -> dict[str, str] | None:
+    if name.strip().lower() in BASELINES:
+        return {}
     out: dict[str, str] = {}
     for part in name.split("+"):
         kw = METHODS.get(part.strip().lower())
@@ -134,7 +143,7 @@ def parse_methods(text: str | Sequence[str]) -> tuple[str, ...]:
         raise OmniretError(f"give at least one method; choose from {', '.join(METHODS)}")
     bad = [m for m in names if _method_kwargs(m) is None]
     if bad:
-        raise OmniretError(f"unknown method(s) {bad}; choose from {', '.join(METHODS)}")
+        raise OmniretError(f"unknown method(s) {bad}; choose from {', '.join([*METHODS, *BASELINES])}")
     return tuple(dict.fromkeys(names))
 
 
@@ -240,10 +249,23 @@ def _search_one(index: Any, q: EvalQuery, kwargs: dict[str, Any], depth: int) ->
     raise OmniretError(f"query {q.id!r}: {q.modality.value} queries are not supported by the runner yet")
 
 
+def hit_doc(h: Any, uri_to_doc: dict[str, str], pages: bool) -> str | None:
+    """The judged id a hit stands for: its document's id (unjudged files: their real path), or with
+    ``pages`` the page it is on, ``"<doc id>#p<page>"`` (a hit on a whole document keeps the doc id)."""
+    real = os.path.realpath(h.uri) if h.uri else None
+    if real is None:
+        return None
+    doc = uri_to_doc.get(real, real)
+    page = h.metadata.get("page") if pages else None
+    return f"{doc}#p{int(page)}" if page is not None else doc
+
+
 def run_method(index: Any, queries: Sequence[EvalQuery], uri_to_doc: dict[str, str], method: str,
-               config: EvalConfig, rollup: bool) -> dict[str, dict[str, float]]:
-    """The run ``{query id: {doc id: score}}`` of ``method`` over ``queries`` (through ``Index.search``)."""
+               config: EvalConfig, rollup: bool, pages: bool = False) -> dict[str, dict[str, float]]:
+    """The run ``{query id: {doc id: score}}`` of ``method`` over ``queries`` (through ``Index.search``);
+    with ``pages``, ids are pages (:func:`hit_doc`) and the search runs with its default granularity."""
     kwargs: dict[str, Any] = dict(_method_kwargs(method) or {})
+    nonav = kwargs.pop("nonav", None) is not None
     if config.alpha is not None:
         kwargs["alpha"] = config.alpha
     if config.beta is not None:
@@ -256,9 +278,10 @@ def run_method(index: Any, queries: Sequence[EvalQuery], uri_to_doc: dict[str, s
         ref = os.path.realpath(q.extra["reference"]) if "reference" in q.extra else None
         ranked: dict[str, float] = {}
         for h in hits:
-            real = os.path.realpath(h.uri) if h.uri else None
-            doc = uri_to_doc.get(real, real) if real is not None else None  # unjudged files still take ranks
-            if doc is None or doc in ranked or (ref is not None and real == ref):
+            if nonav and h.metadata.get("role") in NAV_ROLES:
+                continue
+            doc = hit_doc(h, uri_to_doc, pages)  # unjudged files still take ranks
+            if doc is None or doc in ranked or (ref is not None and os.path.realpath(h.uri) == ref):
                 continue
             ranked[doc] = float(h.score)
         run[q.id] = dict(list(ranked.items())[: config.depth])
@@ -361,12 +384,19 @@ def _evaluate(index: Any, dataset: EvalDataset, config: EvalConfig, uri_to_doc: 
         index.set_query_bank(bank_texts, limit=max(len(bank_texts), 1))
     known = {os.path.realpath(u) for u in index.store.source_states()}
     doc_ids = sorted(set(uri_to_doc.values()) | {uri_to_doc.get(u, u) for u in known})
-    rollup = any(d.modality in (Modality.TEXT, Modality.DOCUMENT) for d in dataset.corpus)
+    pages = dataset.page_level
+    page_texts = baselines.page_texts(dataset) if pages else {}
+    if pages:  # every page of every judged document is a rankable unit (and a document hit stays one)
+        doc_ids = sorted(set(doc_ids) | set(page_texts))
+    rollup = not pages and any(d.modality in (Modality.TEXT, Modality.DOCUMENT) for d in dataset.corpus)
     result = EvalResult(dataset.name, dataset.task, config, len(doc_ids), test_ids, bank_ids, qrels)
     queries = [by_id[q] for q in test_ids]
     for method in config.methods:
         t = time.time()
-        run = run_method(index, queries, uri_to_doc, method, config, rollup)
+        if method == "tfidf":
+            run = baselines.tfidf_run(page_texts or baselines.doc_texts(dataset), queries, config.depth)
+        else:
+            run = run_method(index, queries, uri_to_doc, method, config, rollup, pages)
         metrics, counts = score_run(run, qrels, doc_ids, config.depth, config.skew_k)
         result.methods.append(MethodResult(method, metrics, run, counts.tolist(), time.time() - t))
         say(f"{method:>14}: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))

@@ -14,14 +14,33 @@ The pipeline (:mod:`omniret.ingest.run`) calls :func:`decode_media` in its decod
   whole track) are also embedded in the audio space, on the same items. With ``video_ocr=True`` the
   text read on a segment's kept frames is the segment's ``text`` (BM25) and ``metadata["ocr"]``, and
   is embedded by the text encoder on a child item of the segment (``metadata["source"] = "ocr"``).
-- **PDF**: the document (``DOCUMENT``), one child per page (``span = (page, page)``, ``text`` = the
-  page's text layer or OCR), and layout blocks as children of their page (``metadata["bbox"]``,
-  fractions of the page, origin top-left). Pages and blocks are embedded **by their text** in the
-  main space: on a text page, text models (MiniLM in the offline model, CLIP's text tower) match
-  a query far better than an embedding of the rendered page does, and the text is what a
-  heading query is about. Pages with no text at all (even after OCR) are embedded by their
-  rendered image instead, when the encoder embeds images; only those pages carry pixels from
-  the worker, which keeps a thousands-of-pages PDF bounded in memory.
+- **documents** (PDF; :mod:`omniret.ingest.documents`): the document (``DOCUMENT``), one child per
+  page (``span = (page, page)``, ``text`` = the page's text layer or OCR), layout blocks as children
+  of their page (``metadata["bbox"]``, fractions of the page, origin top-left; identical block texts
+  are stored once a page), and a section item per section, a child of the page where it starts.
+  Pages, blocks and sections are embedded **by their text** in the main space (a section by its
+  heading title): on a text page, text models (MiniLM in the offline model, CLIP's text tower) match
+  a query far better than an embedding of the rendered page does, and the text is what a heading
+  query is about. Pages with no text at all (even after OCR) are embedded by their rendered image
+  instead, when the encoder embeds images; only those pages carry pixels from the worker, which
+  keeps a thousands-of-pages PDF bounded in memory.
+
+**Document item conventions** (every paged or sectioned format — PDF, HTML, DOCX, PPTX, EPUB… —
+follows them, so search, roll-ups and the web page treat them alike):
+
+- ``metadata["page"]``: the 1-based page (slide, sheet) of a page, block or section item;
+- ``metadata["section"]``: the section path as a list of titles from the top, e.g.
+  ``["2 Package management", "2.7 Tips", "Apt pinning"]``, on pages (the section in force at the
+  page's first body block), blocks (the section they belong to) and section items (their own path);
+  absent where the document has no structure;
+- ``metadata["role"]``: ``"toc" | "index" | "header" | "footer" | "boilerplate"`` on navigation and
+  boilerplate pages/blocks; absent for body content. Default searches keep these from crowding the
+  results; they stay findable (``where={"role": "toc"}``, ``granularity="item"``);
+- ``metadata["bbox"]``: a block's (or located heading's) box ``[x0, y0, x1, y1]``, fractions of the
+  page, origin top-left; ``metadata["block"]``: its index on the page;
+- section items carry ``metadata["heading"]`` (the title) and ``metadata["level"]`` (0 = top); their
+  ``text`` is the path joined by `` › `` (BM25) and their vector embeds the title;
+- ``metadata["label"]``: how a hit reads (``"manual.pdf p. 12"``).
 
 A recording or video short enough for one window/segment gets no children: the file item
 carries the vector and the span.
@@ -29,16 +48,16 @@ carries the vector and the span.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from omniret.ingest.documents import MIN_BLOCK_CHARS, PageData, SectionData, decode_pdf, document_items
 from omniret.items import Item, Modality, make_id
 
-#: layout blocks shorter than this many characters are not indexed as items
-MIN_BLOCK_CHARS = 8
+__all__ = ["MIN_BLOCK_CHARS", "MediaConfig", "MediaPayload", "MediaWork", "PageData", "SectionData",
+           "decode_media", "media_items"]
 #: pixels travel from the workers as float16 (half the memory of float32; encoders take float32)
 PIXEL_DTYPE = np.float16
 
@@ -65,17 +84,6 @@ class MediaConfig:
 
 
 @dataclass
-class PageData:
-    number: int
-    text: str
-    text_source: str
-    size: tuple[float, float]
-    blocks: list[tuple[str, tuple[float, float, float, float]]] = field(default_factory=list)
-    pixels: np.ndarray | None = None
-    png: bytes | None = None  # the rendered page for the page model (MediaConfig.page_size)
-
-
-@dataclass
 class SegmentData:
     start: float
     end: float
@@ -94,10 +102,11 @@ class MediaPayload:
     spans: list[tuple[float, float]] = field(default_factory=list)  # audio windows
     segments: list[SegmentData] = field(default_factory=list)
     pages: list[PageData] = field(default_factory=list)
+    sections: list[SectionData] = field(default_factory=list)  # of a paged document, in document order
 
     def n_items(self) -> int:
         return (1 + len(self.spans) + len(self.segments) + sum(bool(s.ocr) for s in self.segments)
-                + sum(1 + len(p.blocks) for p in self.pages))
+                + sum(1 + len(p.blocks) for p in self.pages) + len(self.sections))
 
 
 # -- decoding (worker side) -------------------------------------------------------------------------
@@ -139,38 +148,8 @@ def _decode_video(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
 
 
 def _decode_pdf(uri: str, cfg: MediaConfig, preprocess: Any) -> MediaPayload:
-    from omniret.media.pdf import PdfOptions, iter_pages, open_pdf
-
-    info = open_pdf(uri)
-    if cfg.page_size:
-        return _decode_pdf_pages(uri, cfg, preprocess, info)
-    opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="textless" if preprocess else "never",
-                      image_size=cfg.image_size, max_pages=cfg.pdf_max_pages)
-    out = MediaPayload(meta={"pages": info.pages, **({"title": info.title} if info.title else {})})
-    fn = (lambda im: np.asarray(preprocess(im), dtype=PIXEL_DTYPE)) if preprocess else None
-    for page in iter_pages(uri, opts, image_fn=fn):
-        out.pages.append(PageData(page.number, page.text, page.text_source, (page.width, page.height),
-                                  [(b.text, b.bbox) for b in page.blocks], page.image))
-    out.meta["ocr_pages"] = sum(p.text_source == "ocr" for p in out.pages)
-    return out
-
-
-def _decode_pdf_pages(uri: str, cfg: MediaConfig, preprocess: Any, info: Any) -> MediaPayload:
-    """:func:`_decode_pdf` with a page model: every page rendered once (short side ``page_size``), sent as
-    PNG bytes for the page model; textless pages also give the main encoder's pixels from that render."""
-    from omniret.media.pdf import PdfOptions, iter_pages
-    from omniret.spaces.pages import page_png
-
-    opts = PdfOptions(ocr=cfg.pdf_ocr, blocks=cfg.pdf_blocks, render="always",
-                      image_size=max(cfg.page_size or 0, cfg.image_size), max_pages=cfg.pdf_max_pages)
-    out = MediaPayload(meta={"pages": info.pages, **({"title": info.title} if info.title else {})})
-    for page in iter_pages(uri, opts):
-        pixels = (np.asarray(preprocess(page.image), dtype=PIXEL_DTYPE)
-                  if preprocess is not None and not page.text else None)
-        out.pages.append(PageData(page.number, page.text, page.text_source, (page.width, page.height),
-                                  [(b.text, b.bbox) for b in page.blocks], pixels, page_png(page.image)))
-    out.meta["ocr_pages"] = sum(p.text_source == "ocr" for p in out.pages)
-    return out
+    meta, pages, sections = decode_pdf(uri, cfg, preprocess, PIXEL_DTYPE)
+    return MediaPayload(meta=meta, pages=pages, sections=sections)
 
 
 # -- items (encoding side) --------------------------------------------------------------------------
@@ -291,31 +270,6 @@ def _ocr_item(work: MediaWork, uri: str, sid: str, i: int, seg: SegmentData, nam
 
 
 def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any]) -> MediaWork:
-    work, fid, name = MediaWork(), make_id(uri), base["name"]
-    first = next((pg.text for pg in p.pages if pg.text), "")
-    title = p.meta.get("title") or (first.split("\n", 1)[0][:200] if first else os.path.splitext(name)[0])
-    work.items.append(Item(fid, uri, Modality.DOCUMENT, text=title, metadata={**base, **p.meta}, **common))
-    for pg in p.pages:
-        pid, n = make_id(uri, part=f"p{pg.number}"), float(pg.number)
-        work.items.append(Item(pid, uri, Modality.DOCUMENT, parent_id=fid, span=(n, n), text=pg.text or None,
-                               metadata={"name": name, "page": pg.number, "text_source": pg.text_source,
-                                         "page_size": [round(pg.size[0], 1), round(pg.size[1], 1)],
-                                         "label": f"{name} p. {pg.number}"}, **common))
-        if pg.png is not None:
-            work.pages.append((pid, pg.png))
-        if pg.text:
-            work.texts.append((pid, pg.text))
-        elif pg.pixels is not None:
-            work.pixels.append((pid, pg.pixels))
-        elif pg.png is None:
-            work.items[-1].metadata["embedded"] = False
-            work.unembedded += 1
-        for j, (text, bbox) in enumerate(pg.blocks):
-            if len(text) < MIN_BLOCK_CHARS:  # page numbers, table cells, stray symbols: noise, and costly
-                continue
-            bid = make_id(uri, part=f"p{pg.number}b{j}")
-            work.items.append(Item(bid, uri, Modality.DOCUMENT, parent_id=pid, span=(n, n), text=text,
-                                   metadata={"name": name, "page": pg.number, "block": j, "bbox": list(bbox),
-                                             "label": f"{name} p. {pg.number}"}, **common))
-            work.texts.append((bid, text))
+    work = MediaWork()
+    document_items(uri, p, base, common, work)
     return work

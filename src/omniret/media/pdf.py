@@ -49,6 +49,9 @@ PDFIUM_LOCK = threading.RLock()
 class TextBlock:
     text: str
     bbox: Box  # fractions of the page, origin top-left
+    size: float = 0.0  # font size (points) covering most of the block's characters; 0 when unknown (OCR)
+    weight: int = 0  # font weight (400 regular, 700 bold) of those characters; 0 when unknown
+    lines: int = 1
 
 
 @dataclass
@@ -63,10 +66,22 @@ class PdfPage:
 
 
 @dataclass(frozen=True)
+class OutlineEntry:
+    """One bookmark of the PDF outline: its depth (0 = top), title, the 1-based page it points to and,
+    when the destination gives one, how far down that page it points (fraction of the height, from the top)."""
+
+    level: int
+    title: str
+    page: int
+    top: float | None = None
+
+
+@dataclass(frozen=True)
 class PdfInfo:
     pages: int
     title: str | None
     metadata: dict[str, str]
+    outline: tuple[OutlineEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,46 @@ def _info(uri: str, doc: Any) -> PdfInfo:
         meta = {k: v for k, v in doc.get_metadata_dict(skip_empty=True).items() if isinstance(v, str)}
     except Exception:  # broken info dictionaries are common; they only lose the title
         meta = {}
-    return PdfInfo(n, meta.get("Title") or None, meta)
+    return PdfInfo(n, meta.get("Title") or None, meta, read_outline(doc, n))
+
+
+#: at most this many outline entries are read (a malformed outline can loop or be huge)
+MAX_OUTLINE = 20_000
+
+
+def read_outline(doc: Any, n_pages: int) -> tuple[OutlineEntry, ...]:
+    """The document outline (bookmarks) in document order, from an open ``pdfium.PdfDocument``.
+
+    Entries that point outside the document or nowhere are dropped; titles are whitespace-normalised
+    and empty ones dropped. A broken outline yields what could be read before the break (PDFium
+    already guards against cycles). ``top`` comes from an XYZ destination's ``top`` (PDF points from
+    the bottom), as a fraction of the page height from the top.
+    """
+    out: list[OutlineEntry] = []
+    try:
+        for bm in doc.get_toc(max_depth=15):
+            if len(out) >= MAX_OUTLINE:
+                break
+            title = " ".join((bm.get_title() or "").split())
+            dest = bm.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if not title or index is None or not 0 <= index < n_pages:
+                continue
+            out.append(OutlineEntry(int(bm.level), title, index + 1, _dest_top(doc, dest, index)))
+    except Exception:  # a damaged outline costs the structure, never the document
+        pass
+    return tuple(out)
+
+
+def _dest_top(doc: Any, dest: Any, index: int) -> float | None:
+    try:
+        mode, pos = dest.get_view()
+        if mode != 1 or len(pos) < 2 or not pos[1]:  # 1 = PDFDEST_VIEW_XYZ: [left, top, zoom]
+            return None
+        height = doc.get_page_size(index)[1]
+        return min(max(1.0 - float(pos[1]) / height, 0.0), 1.0) if height > 0 else None
+    except Exception:
+        return None
 
 
 def iter_pages(
@@ -195,47 +249,94 @@ def _clean(text: str) -> str:
 
 
 def _layer_blocks(textpage: Any, w: float, h: float) -> list[TextBlock]:
-    """Text blocks from PDFium's text rectangles (PDF points, origin bottom-left → fractions, top-left)."""
+    """Text blocks from PDFium's text rectangles (PDF points, origin bottom-left → fractions, top-left),
+    each with the font size and weight of the character at its rectangles' centres."""
     runs: list[tuple[Box, str]] = []
+    fonts: list[tuple[float, int]] = []
     for i in range(textpage.count_rects()):
         left, bottom, right, top = textpage.get_rect(i)
         t = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
         if t:
             runs.append(((left / w, 1 - top / h, right / w, 1 - bottom / h), t))
-    return group_blocks(runs)
+            y, tol = (bottom + top) / 2, (top - bottom) / 2
+            font = _font_at(textpage, (left + right) / 2, y, tol)
+            fonts.append(font if font[0] > 0 else _font_at(textpage, left + min(tol, (right - left) / 4), y, tol))
+    return group_blocks(runs, fonts=fonts)
 
 
-def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8) -> list[TextBlock]:
+def _font_at(textpage: Any, x: float, y: float, tol: float) -> tuple[float, int]:
+    """``(size in points, weight)`` of the character nearest ``(x, y)`` (``(0, 0)`` when none is)."""
+    import pypdfium2.raw as pdfium_c
+
+    i = textpage.get_index(x, y, max(tol, 1.0), max(tol, 1.0))
+    if i is None or i < 0:
+        return 0.0, 0
+    return float(pdfium_c.FPDFText_GetFontSize(textpage.raw, i)), int(pdfium_c.FPDFText_GetFontWeight(textpage.raw, i))
+
+
+def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8,
+                 fonts: list[tuple[float, int]] | None = None) -> list[TextBlock]:
     """Join text runs (box, text), boxes top-left-origin, into lines and lines into blocks.
 
     Two runs share a line when their vertical overlap is at least half the shorter height; a line
     joins a block when it starts within ``line_gap`` line heights below the block's last line and
     overlaps it horizontally. Blocks come out in reading order (top to bottom, then left to right).
+    ``fonts`` (aligned with ``runs``): each run's ``(size, weight)``; a block gets the size and the
+    weight that cover most of its characters.
     """
-    lines: list[tuple[list[float], list[str]]] = []
-    for box, text in sorted(runs, key=lambda r: (r[0][0], r[0][1])):  # left to right: runs extend lines
-        for lb, lt in lines:
+    order = sorted(range(len(runs)), key=lambda n: (runs[n][0][0], runs[n][0][1]))  # left to right
+    lines: list[tuple[list[float], list[int]]] = []  # box, runs
+    for n in order:
+        box = runs[n][0]
+        for lb, members in lines:
             overlap = min(lb[3], box[3]) - max(lb[1], box[1])
             if overlap >= 0.5 * min(lb[3] - lb[1], box[3] - box[1]) and box[0] - lb[2] < 3 * (box[3] - box[1]):
                 lb[:] = [min(lb[0], box[0]), min(lb[1], box[1]), max(lb[2], box[2]), max(lb[3], box[3])]
-                lt.append(text)
+                members.append(n)
                 break
         else:
-            lines.append((list(box), [text]))
-    blocks: list[tuple[list[float], list[str], list[float]]] = []  # box, texts, [last line's bottom]
-    for lb, lt in sorted(lines, key=lambda x: (x[0][1], x[0][0])):
+            lines.append((list(box), [n]))
+    # box, runs, [last line's bottom], [lines], [last line's font]
+    blocks: list[tuple[list[float], list[int], list[float], list[int], list[tuple[float, int]]]] = []
+    for lb, members in sorted(lines, key=lambda x: (x[0][1], x[0][0])):
         height = lb[3] - lb[1]
-        for bb, bt, last in blocks:
+        font = _dominant([(fonts[n], len(runs[n][1])) for n in members]) if fonts else (0.0, 0)
+        for bb, bm, last, nl, bf in blocks:
             gap = lb[1] - last[0]
-            if -0.5 * height <= gap <= line_gap * height and min(bb[2], lb[2]) > max(bb[0], lb[0]):
+            if -0.5 * height <= gap <= line_gap * height and min(bb[2], lb[2]) > max(bb[0], lb[0]) \
+                    and _same_font(bf[0], font):
                 bb[:] = [min(bb[0], lb[0]), min(bb[1], lb[1]), max(bb[2], lb[2]), max(bb[3], lb[3])]
-                bt.append(" ".join(lt))
+                bm.extend(members)
                 last[0] = lb[3]
+                nl[0] += 1
+                bf[0] = font
                 break
         else:
-            blocks.append((list(lb), [" ".join(lt)], [lb[3]]))
-    return [TextBlock(" ".join(bt), tuple(round(min(max(float(v), 0.0), 1.0), 4) for v in bb))  # type: ignore[arg-type]
-            for bb, bt, _ in blocks]
+            blocks.append((list(lb), list(members), [lb[3]], [1], [font]))
+    out = []
+    for bb, bm, _, nl, _ in blocks:
+        text = " ".join(runs[n][1] for n in bm)
+        box = tuple(round(min(max(float(v), 0.0), 1.0), 4) for v in bb)
+        size, weight = _dominant([(fonts[n], len(runs[n][1])) for n in bm]) if fonts else (0.0, 0)
+        out.append(TextBlock(text, box, size, weight, nl[0]))  # type: ignore[arg-type]
+    return out
+
+
+def _same_font(a: tuple[float, int], b: tuple[float, int]) -> bool:
+    """Whether two lines are set alike: sizes within 10 % and weights within 150 (unknown fonts match
+    anything), so a heading line does not merge into the paragraph under it."""
+    if not a[0] or not b[0]:
+        return True
+    return abs(a[0] - b[0]) <= 0.1 * max(a[0], b[0]) and abs(a[1] - b[1]) < 150
+
+
+def _dominant(votes: list[tuple[tuple[float, int], int]]) -> tuple[float, int]:
+    """The (size, weight) pair that covers the most characters (ties: the larger size)."""
+    cover: dict[tuple[float, int], int] = {}
+    for (size, weight), n in votes:
+        key = (round(size, 1), weight)
+        cover[key] = cover.get(key, 0) + n
+    return max(cover.items(), key=lambda kv: (kv[1], kv[0][0]))[0] if cover else (0.0, 0)
 
 
 def ocr_engine() -> Any:

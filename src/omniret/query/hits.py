@@ -43,3 +43,77 @@ def rollup(hits: Sequence[Hit], store: Store) -> list[Hit]:
         best[key] = make_hit(parents[key], h.score) if key in parents else h
         order.append(key)
     return [best[key] for key in order]
+
+
+#: how many matched blocks a page hit lists (best first) as its snippet
+SNIPPET_BLOCKS = 3
+
+
+def _page_child(h: Hit) -> bool:
+    """A block or section hit of a paged document (its parent is its page)."""
+    md = h.metadata
+    return h.parent_id is not None and "page" in md and ("block" in md or "heading" in md)
+
+
+def document_pages(hits: Sequence[Hit], store: Store, *, keep_nav: bool = False) -> list[Hit]:
+    """Documents at the reader's level: block and section hits replaced by their page, once per page.
+
+    A page scores its best matched item (max-pooling, order = best first) and lists up to
+    :data:`SNIPPET_BLOCKS` matched items in ``metadata["matched"]`` (id, block, bbox, text, score,
+    section; a section item adds its ``heading``), and takes the section of its best match. Items with
+    a navigation or boilerplate ``role`` (contents, index, running heads) are left out unless
+    ``keep_nav``. A page whose best matched text was already shown for an earlier page of the same
+    file is folded into that hit (``metadata["also_pages"]``), so repeated text never fills the top.
+    Other hits (images, text chunks, whole documents) pass through.
+    """
+    from omniret.media.structure import NAV_ROLES
+
+    kept = [h for h in hits if keep_nav or h.metadata.get("role") not in NAV_ROLES]
+    need = sorted({h.parent_id for h in kept if _page_child(h)} - {h.id for h in kept})
+    pages = {p.id: p for p in store.get(need) if p is not None}
+    pages.update({h.id: h for h in kept if "page" in h.metadata and not _page_child(h)})  # type: ignore[misc]
+    order: list[str] = []
+    groups: dict[str, list[Hit]] = {}
+    for h in kept:
+        key = h.parent_id if _page_child(h) and h.parent_id in pages else h.id
+        if key not in groups:
+            order.append(key)
+            groups[key] = []
+        groups[key].append(h)
+    out: list[Hit] = []
+    shown: dict[tuple[str, str], Hit] = {}
+    for key in order:
+        members = groups[key]
+        if key not in pages or not any(_page_child(m) for m in members):
+            out.append(members[0] if key not in pages else _page_hit(pages[key], members))
+            continue
+        hit = _page_hit(pages[key], members)
+        best = hit.metadata["matched"][0]["text"] if hit.metadata.get("matched") else None
+        first = shown.get((hit.uri, best)) if best else None
+        if first is not None:
+            first.metadata.setdefault("also_pages", []).append(hit.metadata.get("page"))
+            continue
+        if best:
+            shown[(hit.uri, best)] = hit
+        out.append(hit)
+    return out
+
+
+def _page_hit(page: Item | Hit, members: Sequence[Hit]) -> Hit:
+    matched = []
+    for m in members:
+        if not _page_child(m) or len(matched) >= SNIPPET_BLOCKS:
+            continue
+        md = m.metadata
+        entry = {"id": m.id, "score": m.score, "text": (m.text or "")[:300]}
+        for k in ("block", "bbox", "section", "heading"):
+            if k in md:
+                entry[k] = md[k]
+        matched.append(entry)
+    meta = {k: v for k, v in page.metadata.items() if k not in ("matched", "also_pages")}
+    if matched:
+        meta["matched"] = matched
+        if "section" in matched[0]:
+            meta["section"] = matched[0]["section"]
+    return Hit(id=page.id, score=members[0].score, modality=page.modality, uri=page.uri, parent_id=page.parent_id,
+               span=page.span, text=page.text, metadata=meta)

@@ -9,4 +9,6 @@ GAP = ("none", "center", "calibrate")
 COMPOSE = ("sum", "weimo", "pdv")
 HYBRID = ("none", "rrf", "minmax", "zscore")
 ROUTES = ("auto", "all", "llm")
-GRANULARITIES = ("item", "parent", "root")
+#: ``auto``: documents at the page (blocks and sections roll up to their page, navigation left out), the
+#: rest as found; ``item``: every item as found; ``parent``: one level up; ``root``: the top of the chain
+GRANULARITIES = ("auto", "item", "parent", "root")

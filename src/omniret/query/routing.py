@@ -114,9 +114,9 @@ def parse_route(route: str | Modality) -> Route:
 
 
 def parse_granularity(granularity: str | None, rollup: bool) -> str:
-    """``item`` | ``parent`` | ``root``; ``rollup=True`` is the old spelling of ``parent``."""
+    """``auto`` (the default) | ``item`` | ``parent`` | ``root``; ``rollup=True`` is the old spelling of ``parent``."""
     if granularity is None:
-        return "parent" if rollup else "item"
+        return "parent" if rollup else "auto"
     g = str(granularity).strip().lower()
     if g not in GRANULARITIES:
         raise QueryError(f"unknown granularity {granularity!r}; choose from {', '.join(GRANULARITIES)}")

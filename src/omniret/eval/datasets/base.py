@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,15 @@ from omniret.items import Modality
 
 Task = Literal["retrieval", "composed", "classification"]
 TASKS: tuple[str, ...] = ("retrieval", "composed", "classification")
+
+
+_PAGE_REF = re.compile(r"^(.+)#p(\d+)$")
+
+
+def page_ref(doc_id: str) -> tuple[str, int] | None:
+    """``"manual.pdf#p12"`` → ``("manual.pdf", 12)``: a judgement of one page (1-based) of a document."""
+    m = _PAGE_REF.match(doc_id)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +72,22 @@ class EvalDataset:
         _unique(self.name, "document", [d.id for d in self.corpus])
         query_ids = _unique(self.name, "query", [q.id for q in self.queries])
         doc_ids = {d.id for d in self.corpus}
+        paged = {d.id for d in self.corpus if d.modality is Modality.DOCUMENT}
         for qid, docs in self.qrels.items():
             if qid not in query_ids:
                 raise OmniretError(f"dataset {self.name!r}: qrels name query {qid!r}, which is not a query")
-            unknown = [d for d in docs if d not in doc_ids]
+            unknown = [d for d in docs if d not in doc_ids and (page_ref(d) or ("", 0))[0] not in paged]
             if unknown:
                 raise OmniretError(
                     f"dataset {self.name!r}: query {qid!r} is judged against documents not in the corpus "
                     f"({unknown[:3]}); check the corpus path or split"
                 )
+
+    @property
+    def page_level(self) -> bool:
+        """Whether the judgements name pages of documents (``"<doc id>#p<page>"``) rather than documents."""
+        doc_ids = {d.id for d in self.corpus}
+        return any(d not in doc_ids and page_ref(d) is not None for docs in self.qrels.values() for d in docs)
 
     def __repr__(self) -> str:
         return (
