@@ -48,6 +48,9 @@ class FakeEncoder(Encoder):
 
     def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
         self.calls += 1
+        delay = float(os.environ.get("OMNIRET_FAKE_TEXT_DELAY", "0"))  # seconds per text: crash tests
+        if delay:
+            time.sleep(delay * len(texts))
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for i, t in enumerate(texts):
             t = f"  {t.lower()}  "

@@ -83,7 +83,7 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              video_segments=video_segments, video_ocr=video_ocr,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
-        with _progress(s, "indexing", "file") as bar:
+        with _progress(s, "indexing", "file/page") as bar:  # files, and PDF pages as they are embedded
             if engine == "ray":
                 from omniret.ingest.ray import ray_add
 

@@ -147,21 +147,38 @@ def decode_pdf(uri: str, cfg: Any, preprocess: Any, dtype: Any
 
 
 # -- items (encoding side) ------------------------------------------------------------------------
+#: the document item's metadata key of a document committed in parts: ``{"pages_done": n, "content_hash": h}``
+PARTIAL = "partial"
+
+
 def document_items(uri: str, p: Any, base: dict[str, Any], common: dict[str, Any], work: Any,
-                   first_page: int = 1) -> None:
+                   pages: tuple[int, int] | None = None) -> None:
     """Append a paged document's items and embedding inputs to ``work`` (a ``MediaWork``): the document,
-    its pages from ``first_page`` on, their blocks, and the sections starting on those pages."""
+    its pages (those numbered within ``pages = (first, last)``, default all), their blocks, and the
+    sections starting on those pages.
+
+    A part that stops before the last page writes the document item with ``metadata["partial"]`` (pages
+    done, content hash): an ``add`` killed later resumes after those pages (see :mod:`omniret.ingest.run`);
+    the last part writes it without."""
     fid, name = make_id(uri), base["name"]
     first = next((pg.text for pg in p.pages if pg.text), "")
     title = p.meta.get("title") or (first.split("\n", 1)[0][:200] if first else os.path.splitext(name)[0])
-    if first_page <= 1:
-        work.items.append(Item(fid, uri, Modality.DOCUMENT, text=title, metadata={**base, **p.meta}, **common))
+    lo, hi = pages or (1, p.pages[-1].number if p.pages else 0)
+    meta = {**base, **p.meta}
+    if p.pages and hi < p.pages[-1].number:
+        meta[PARTIAL] = {"pages_done": hi, "content_hash": common.get("content_hash")}
+    work.items.append(Item(fid, uri, Modality.DOCUMENT, text=title, metadata=meta, **common))
     starts: dict[int, list[tuple[int, SectionData]]] = {}
     for i, s in enumerate(p.sections):
         starts.setdefault(s.page, []).append((i, s))
     for pg in p.pages:
-        if pg.number >= first_page:
+        if lo <= pg.number <= hi:
             _page_items(uri, name, fid, pg, starts.get(pg.number, []), common, work)
+
+
+def page_items_count(pg: PageData, n_sections: int) -> int:
+    """How many items a page becomes (itself, its indexed blocks, the sections starting on it)."""
+    return 1 + len({b.text for b in pg.blocks if len(b.text) >= MIN_BLOCK_CHARS}) + n_sections
 
 
 def _page_items(uri: str, name: str, fid: str, pg: PageData, sections: list[tuple[int, SectionData]],

@@ -182,14 +182,17 @@ def span_label(name: str, t0: float, t1: float) -> str:
 
 
 def media_items(uri: str, modality: Modality, payload: MediaPayload, base: dict[str, Any],
-                common: dict[str, Any], has_audio_model: bool) -> MediaWork:
+                common: dict[str, Any], has_audio_model: bool, pages: tuple[int, int] | None = None) -> MediaWork:
     """Items and embedding work for one decoded file. ``base`` is the file's metadata (name, size),
-    ``common`` the Item fields every item of the file shares (content hash, mtime)."""
+    ``common`` the Item fields every item of the file shares (content hash, mtime). ``pages``: of a paged
+    document, only the pages numbered ``first..last`` (a part of a document committed in parts)."""
     if modality is Modality.AUDIO:
         return _audio_items(uri, payload, base, common, has_audio_model)
     if modality is Modality.VIDEO:
         return _video_items(uri, payload, base, common, has_audio_model)
-    return _pdf_items(uri, payload, base, common)
+    work = MediaWork()
+    document_items(uri, payload, base, common, work, pages)
+    return work
 
 
 def _audio_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any], embed: bool) -> MediaWork:
@@ -267,9 +270,3 @@ def _ocr_item(work: MediaWork, uri: str, sid: str, i: int, seg: SegmentData, nam
         "name": name, "segment": i, "ocr": seg.ocr, "source": "ocr",
         "label": span_label(name, seg.start, seg.end)}, **common))
     work.texts.append((oid, seg.ocr))
-
-
-def _pdf_items(uri: str, p: MediaPayload, base: dict[str, Any], common: dict[str, Any]) -> MediaWork:
-    work = MediaWork()
-    document_items(uri, p, base, common, work)
-    return work

@@ -1,8 +1,14 @@
 """The ingest pipeline: sources → decode (threads) → encode (batched) → store (atomic commits).
 
-One file is the unit of atomicity: a file's items, vectors and source state land in the same
-commit, so a crash leaves every file either fully indexed or not at all, and a re-run of ``add``
-picks up exactly the files whose state is missing.
+One file is the unit of atomicity — except paged documents, committed every
+``IngestOptions.commit_pages`` pages: a file's items, vectors and source state land in the same commit,
+so a crash leaves every file either fully indexed or not at all, and a re-run of ``add`` picks up
+exactly the files whose state is missing. A long PDF's parts commit its pages as they are embedded,
+the document item recording how many (``metadata["partial"]``, with the content hash); its source
+state comes with the last part. A re-run after a crash finds the file without a state, sees the
+pages already done (same content) and continues after them, without duplicates; a changed file
+starts over. Texts are embedded a commit group at a time across pages and files, each distinct text
+once, shortest first (:data:`TEXT_CALL` a call).
 
 Decoding runs in a few threads of this process, with a bounded number of files in flight,
 overlapped with encoding in the calling thread. Threads, not worker processes: a process started with
@@ -25,13 +31,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from omniret.encoders.base import Encoder
 from omniret.errors import MediaError, OmniretError
+from omniret.ingest.documents import PARTIAL, page_items_count
 from omniret.ingest.media import MediaConfig, MediaWork, decode_media, media_items
 from omniret.ingest.work import (
     DECODED_MODALITIES,
@@ -43,7 +50,7 @@ from omniret.ingest.work import (
     IngestOptions,
     file_items,
 )
-from omniret.items import Modality, Role
+from omniret.items import Modality, Role, make_id
 from omniret.methods.late_interaction import mean_pool_frames
 from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
@@ -215,8 +222,57 @@ class _Vectors:
                 batch.vectors[space] = (list(d), np.stack(list(d.values())))
 
 
+@dataclass
+class FilePart:
+    """A decoded file, or a run of its pages: a paged document is committed in parts of at most
+    ``IngestOptions.commit_pages`` pages. The ``first`` part replaces the file's old items (unless the
+    run resumes a document committed in parts before), the ``last`` one writes its source state, so a
+    file counts as indexed only once all of it is."""
+
+    file: DecodedFile
+    pages: tuple[int, int] | None = None  # (first, last) page numbers; None: the whole file
+    first: bool = True
+    last: bool = True
+    weight: int = 1  # progress units: its pages (a file that is not paged: 1)
+
+
+def split_file(d: DecodedFile, commit_pages: int, done: int = 0) -> list[FilePart]:
+    """``d`` as parts of at most ``commit_pages`` pages, skipping the first ``done`` pages (committed by an
+    earlier, interrupted run); a file that is not paged, or failed, is one part."""
+    pages = d.media.pages if d.media is not None else []
+    if d.error is not None or not pages:
+        return [FilePart(d)]
+    numbers = [pg.number for pg in pages if pg.number > done]
+    if not numbers:  # every page was committed; only the source state (and the final document item) remain
+        numbers = [pages[-1].number]
+    step = max(1, commit_pages)
+    chunks = [numbers[i : i + step] for i in range(0, len(numbers), step)]
+    return [FilePart(d, (c[0], c[-1]), first=(i == 0 and done == 0), last=(i == len(chunks) - 1), weight=len(c))
+            for i, c in enumerate(chunks)]
+
+
+def resume_point(store: Store, d: DecodedFile) -> int:
+    """Pages of ``d`` an interrupted run already committed (0 if none, or if the file changed since)."""
+    if d.media is None or not d.media.pages or d.error is not None:
+        return 0
+    doc = store.get([make_id(d.task.uri)])[0]
+    partial = doc.metadata.get(PARTIAL) if doc is not None else None
+    if isinstance(partial, dict) and partial.get("content_hash") == d.task.content_hash:
+        return int(partial.get("pages_done") or 0)
+    return 0
+
+
 def encode_files(
     decoded: Sequence[DecodedFile], encoder: Encoder, batch_size: int,
+    encode_hook: Callable[[int], None] | None = None, audio_encoder: Encoder | None = None,
+    page_space: PageSpace | None = None,
+) -> WriteBatch:
+    """:func:`encode_parts` of whole files."""
+    return encode_parts([FilePart(d) for d in decoded], encoder, batch_size, encode_hook, audio_encoder, page_space)
+
+
+def encode_parts(
+    parts: Sequence[FilePart], encoder: Encoder, batch_size: int,
     encode_hook: Callable[[int], None] | None = None, audio_encoder: Encoder | None = None,
     page_space: PageSpace | None = None,
 ) -> WriteBatch:
@@ -230,15 +286,16 @@ def encode_files(
     :mod:`omniret.spaces.pages`).
     """
     batch, work = WriteBatch(), MediaWork()
-    for d in decoded:
-        t = d.task
-        # a changed file's old items (e.g. chunks that no longer exist) go in the same commit
-        batch.delete_uris.append(t.uri)
-        batch.sources.append(SourceState(t.uri, t.size, t.mtime_ns, t.content_hash, d.error))
+    for part in parts:
+        d, t = part.file, part.file.task
+        if part.first:  # a changed file's old items (e.g. chunks that no longer exist) go in the same commit
+            batch.delete_uris.append(t.uri)
+        if part.last:
+            batch.sources.append(SourceState(t.uri, t.size, t.mtime_ns, t.content_hash, d.error))
         if d.error is not None:
             batch.errors.append((t.uri, d.error))
         else:
-            _gather(d, work, audio_encoder is not None)
+            _gather(d, work, audio_encoder is not None, part.pages)
     batch.items.extend(work.items)
     if page_space is not None:
         page_space.add_pages(work.pages)
@@ -253,13 +310,13 @@ def encode_files(
     return batch
 
 
-def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool) -> None:
-    """Add one decoded file's items and embedding inputs to ``work``."""
+def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool, pages: tuple[int, int] | None = None) -> None:
+    """Add one decoded file's items (of a paged document: those of ``pages``) and embedding inputs to ``work``."""
     t = d.task
     if d.media is not None:
         base = {"name": os.path.basename(t.uri), "size": t.size}
         common = {"content_hash": t.content_hash, "mtime": t.mtime_ns / 1e9}
-        part = media_items(t.uri, t.modality, d.media, base, common, has_audio_model)
+        part = media_items(t.uri, t.modality, d.media, base, common, has_audio_model, pages)
         work.items.extend(part.items)
         work.texts.extend(part.texts)
         work.pixels.extend(part.pixels)
@@ -288,11 +345,8 @@ def _encode_work(
         vecs.put(space, [k for k, _ in part], encoder.encode_pixels(_stack([p for _, p in part]), role=Role.DOCUMENT))
         if hook:
             hook(len(part))
-    for i in range(0, len(work.texts), batch_size):
-        part_t = work.texts[i : i + batch_size]
-        vecs.put(space, [k for k, _ in part_t], encoder.encode_text([x for _, x in part_t], role=Role.DOCUMENT))
-        if hook:
-            hook(len(part_t))
+    if work.texts:
+        _encode_texts(work.texts, encoder, max(TEXT_CALL, batch_size), vecs, hook)
     if work.frames:
         _encode_frames(work.frames, encoder, batch_size, vecs)
     if work.waves and audio_encoder is not None:
@@ -301,6 +355,30 @@ def _encode_work(
             part_w = work.waves[i : i + batch_size]
             mat = audio_encoder.encode_audio([w for _, w in part_w], rate, role=Role.DOCUMENT)
             vecs.put(audio_encoder.space, [k for k, _ in part_w], mat)
+
+
+#: texts per encoder call: the texts of a commit group (pages, blocks, sections, chunks of many files) are
+#: encoded together, shortest first, this many a call, so a call's texts have similar lengths (little
+#: padding) and the encoder's own batching and length sorting see a long run at once
+TEXT_CALL = 512
+
+
+def _encode_texts(texts: Sequence[tuple[str, str]], encoder: Encoder, call: int, vecs: _Vectors,
+                  hook: Callable[[int], None] | None) -> None:
+    """Embed ``(item id, text)`` pairs: each distinct text once (running heads, repeated notes), in calls
+    of ``call`` texts sorted by length."""
+    by_text: dict[str, list[str]] = {}
+    for key, text in texts:
+        by_text.setdefault(text, []).append(key)
+    order = sorted(by_text, key=len)
+    for i in range(0, len(order), call):
+        chunk = order[i : i + call]
+        mat = encoder.encode_text(chunk, role=Role.DOCUMENT)
+        ids = [k for t in chunk for k in by_text[t]]
+        rows = np.repeat(np.arange(len(chunk)), [len(by_text[t]) for t in chunk])
+        vecs.put(encoder.space, ids, np.asarray(mat)[rows])
+        if hook:
+            hook(len(ids))
 
 
 def _stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -320,7 +398,14 @@ def _encode_frames(frames: Sequence[tuple[str, np.ndarray]], encoder: Encoder, b
         start += len(px)
 
 
-def _n_items(d: DecodedFile) -> int:
+def _n_items(part: FilePart) -> int:
+    d = part.file
+    if d.media is not None and part.pages is not None:
+        lo, hi = part.pages
+        starts: dict[int, int] = {}
+        for sec in d.media.sections:
+            starts[sec.page] = starts.get(sec.page, 0) + 1
+        return 1 + sum(page_items_count(pg, starts.get(pg.number, 0)) for pg in d.media.pages if lo <= pg.number <= hi)
     if d.media is not None:
         return d.media.n_items()
     return 1 if d.task.modality is Modality.IMAGE else len(d.chunks) + 1
@@ -364,7 +449,8 @@ def run_add(
     audio_encoder: Encoder | None = None,
     page_space: PageSpace | None = None,
 ) -> AddReport:
-    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done_files, total_files)``.
+    """Add ``paths`` to ``store`` (see the module docstring). ``progress(done, total)`` counts files and
+    PDF pages (a document's pages join the total once it is decoded).
 
     ``audio_encoder`` (a model whose :meth:`~omniret.encoders.base.Encoder.encode_audio` works, e.g.
     CLAP) embeds audio windows and video soundtracks in its own space; without it audio files are
@@ -386,33 +472,38 @@ def run_add(
                       page_size=page_space.encoder.page_size if page_space is not None else None),
     )
     workers = default_workers() if options.workers is None else options.workers
-    group: list[DecodedFile] = []
-    n_group = done = 0
+    group: list[FilePart] = []
+    n_group = n_pages = done = 0
+    total = len(tasks)  # progress units: files, and the pages of paged documents once they are decoded
 
     def flush() -> None:
-        nonlocal n_group
+        nonlocal n_group, n_pages
         if not group:
             return
-        batch = encode_files(group, encoder, options.batch_size, audio_encoder=audio_encoder, page_space=page_space)
+        batch = encode_parts(group, encoder, options.batch_size, audio_encoder=audio_encoder, page_space=page_space)
         store.commit(batch)
         report.items += len(batch.items)
         report.unembedded += sum(1 for it in batch.items if it.metadata.get("embedded") is False)
         report.failed.extend(batch.errors)
         group.clear()
-        n_group = 0
+        n_group = n_pages = 0
 
     window = max(4 * options.batch_size, 16)
     # the encoder gets the cores the decode threads leave (omniret.threads); restored afterwards
     n_threads = ingest_threads(decode_threads(len(tasks), workers), override=options.torch_threads)
     with torch_threads(n_threads, load=uses_torch(encoder)):
         for d in decode_stream(tasks, config, workers, window=window):
-            group.append(d)
-            n_group += _n_items(d)
-            done += 1
-            if n_group >= options.commit_every:
-                flush()
-            if progress:
-                progress(done, len(tasks))
+            parts = split_file(d, options.commit_pages, resume_point(store, d))
+            total += sum(p.weight for p in parts) - 1
+            for part in parts:
+                group.append(part)
+                n_group += _n_items(part)
+                n_pages += part.weight if part.pages is not None else 0
+                if n_group >= options.commit_every or n_pages >= options.commit_pages:
+                    flush()
+                done += part.weight
+                if progress:
+                    progress(done, total)
         flush()
     if page_space is not None:  # pages of changed, pruned or now-failing files
         page_space.sync(store)

@@ -27,7 +27,8 @@ class IngestOptions:
 
     workers: int | None = None  # decode threads; None = auto, 0 = decode in the calling thread
     batch_size: int = 32  # encoder batch
-    commit_every: int = 256  # items per commit (files are never split across commits)
+    commit_every: int = 256  # items per commit (files are never split across commits, except paged documents)
+    commit_pages: int = 24  # a paged document (PDF) commits every this many pages; a killed add resumes after them
     include_hidden: bool = False
     confine: tuple[str, ...] = ()  # only files whose real path is under these folders (symlinks out are skipped)
     prune: bool = False  # delete items of files that are gone

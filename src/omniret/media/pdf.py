@@ -284,24 +284,17 @@ def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8,
     ``fonts`` (aligned with ``runs``): each run's ``(size, weight)``; a block gets the size and the
     weight that cover most of its characters.
     """
-    order = sorted(range(len(runs)), key=lambda n: (runs[n][0][0], runs[n][0][1]))  # left to right
-    lines: list[tuple[list[float], list[int]]] = []  # box, runs
-    for n in order:
-        box = runs[n][0]
-        for lb, members in lines:
-            overlap = min(lb[3], box[3]) - max(lb[1], box[1])
-            if overlap >= 0.5 * min(lb[3] - lb[1], box[3] - box[1]) and box[0] - lb[2] < 3 * (box[3] - box[1]):
-                lb[:] = [min(lb[0], box[0]), min(lb[1], box[1]), max(lb[2], box[2]), max(lb[3], box[3])]
-                members.append(n)
-                break
-        else:
-            lines.append((list(box), [n]))
-    # box, runs, [last line's bottom], [lines], [last line's font]
+    lines = _join_lines(runs)
+    # box, runs, [last line's bottom], [lines], [last line's font]; only blocks whose last line is near
+    # the current one stay open (lines come top to bottom), which keeps a dense page linear
     blocks: list[tuple[list[float], list[int], list[float], list[int], list[tuple[float, int]]]] = []
+    open_: list[int] = []
     for lb, members in sorted(lines, key=lambda x: (x[0][1], x[0][0])):
         height = lb[3] - lb[1]
         font = _dominant([(fonts[n], len(runs[n][1])) for n in members]) if fonts else (0.0, 0)
-        for bb, bm, last, nl, bf in blocks:
+        open_ = [k for k in open_ if blocks[k][2][0] >= lb[1] - max(0.06, 2 * height)]
+        for k in open_:
+            bb, bm, last, nl, bf = blocks[k]
             gap = lb[1] - last[0]
             if -0.5 * height <= gap <= line_gap * height and min(bb[2], lb[2]) > max(bb[0], lb[0]) \
                     and _same_font(bf[0], font):
@@ -312,6 +305,7 @@ def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8,
                 bf[0] = font
                 break
         else:
+            open_.append(len(blocks))
             blocks.append((list(lb), list(members), [lb[3]], [1], [font]))
     out = []
     for bb, bm, _, nl, _ in blocks:
@@ -320,6 +314,43 @@ def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8,
         size, weight = _dominant([(fonts[n], len(runs[n][1])) for n in bm]) if fonts else (0.0, 0)
         out.append(TextBlock(text, box, size, weight, nl[0]))  # type: ignore[arg-type]
     return out
+
+
+_BAND = 0.004  # line lookup buckets: fractions of the page height
+
+
+def _join_lines(runs: list[tuple[Box, str]]) -> list[tuple[list[float], list[int]]]:
+    """Runs joined into lines, left to right: a run extends a line it overlaps vertically by at least half
+    the shorter height and starts less than 3 of its heights after. Lines are found through buckets of
+    their vertical centre, so a page of thousands of runs costs linear time."""
+    lines: list[tuple[list[float], list[int]]] = []  # box, runs
+    bands: dict[int, list[int]] = {}
+    for n in sorted(range(len(runs)), key=lambda n: (runs[n][0][0], runs[n][0][1])):
+        box = runs[n][0]
+        h = box[3] - box[1]
+        lo, hi = int((box[1] - h) / _BAND), int((box[3] + h) / _BAND)
+        seen: set[int] = set()
+        hit = None
+        for band in range(lo, hi + 1):
+            for k in bands.get(band, ()):
+                if k in seen:
+                    continue
+                seen.add(k)
+                lb = lines[k][0]
+                overlap = min(lb[3], box[3]) - max(lb[1], box[1])
+                if overlap >= 0.5 * min(lb[3] - lb[1], h) and box[0] - lb[2] < 3 * h and (hit is None or k < hit):
+                    hit = k
+        if hit is None:
+            hit = len(lines)
+            lines.append((list(box), []))
+        else:
+            lb = lines[hit][0]
+            lb[:] = [min(lb[0], box[0]), min(lb[1], box[1]), max(lb[2], box[2]), max(lb[3], box[3])]
+        lines[hit][1].append(n)
+        band = int((lines[hit][0][1] + lines[hit][0][3]) / 2 / _BAND)
+        if hit not in bands.setdefault(band, []):
+            bands[band].append(hit)
+    return lines
 
 
 def _same_font(a: tuple[float, int], b: tuple[float, int]) -> bool:
