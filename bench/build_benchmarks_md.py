@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["ingest", "search", "offline", "methods", "stages_e2e", "stage_choices", "stages", "muvera", "gpu", "media", "server", "scale", "ondisk"]
+ORDER = ["ingest", "search", "offline", "methods", "documents", "stages_e2e", "stage_choices", "stages", "muvera", "gpu", "media", "server", "scale", "ondisk"]
 
 
 def main() -> None:
