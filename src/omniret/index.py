@@ -561,6 +561,23 @@ class Index:
         return self.store.get([item_id])[0]
 
     # -- describing ----------------------------------------------------------------------------
+    def unembedded(self) -> dict[str, int]:
+        """Items stored without a vector (metadata only, not searchable by meaning), by modality:
+        ``audio`` recordings of an index without an audio model, ``document`` pages with no text.
+        :func:`omniret.ingest.work.unembedded_notes` says why in words."""
+        out: dict[str, int] = {}
+        for m in (Modality.AUDIO, Modality.DOCUMENT):
+            n = self.store.count(Filter(modalities=frozenset({m}), metadata={"embedded": False}))
+            if n:
+                out[m.value] = n
+        return out
+
+    def unembedded_notes(self) -> list[str]:
+        """:meth:`unembedded` in words, each with its fix (what ``omniret add`` and an empty search print)."""
+        from omniret.ingest.work import unembedded_notes
+
+        return unembedded_notes(self.unembedded(), has_audio_model=self.audio_encoder is not None)
+
     def info(self) -> dict[str, Any]:
         """Counts, model, size on disk and the most recent ingest errors."""
         manifest = self.store.manifest()
@@ -569,6 +586,7 @@ class Index:
         out.update(self.store.info())
         if self.page_space is not None:
             out["page_model"], out["pages_embedded"] = self.page_space.encoder.name, len(self.page_space)
+        out["unembedded"] = self.unembedded()
         out["last_errors"] = [{"uri": u, "reason": r, "time": t} for u, r, t in self.store.errors(20)]
         return out
 

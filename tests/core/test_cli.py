@@ -93,3 +93,19 @@ def test_method_options_and_bank(tmp_path: Path, corpus: Path) -> None:
     assert code == 0 and out
     code, _, err = run("--index", idx, "search", "x", "--gap", "center", "--hubness", "is")
     assert code == EXIT_USER_ERROR and "exclusive" in err
+
+
+def test_demo_writes_into_the_user_cache_not_the_current_folder(tmp_path: Path, monkeypatch) -> None:
+    cwd, cache = tmp_path / "checkout", tmp_path / "xdg"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("OMNIRET_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    code, out, _ = run("--json", "demo", "--model", "fake")
+    assert code == 0, out
+    first = json.loads(out.splitlines()[0])
+    assert first["index"] == str(cache / "omniret" / "demo" / "index") and first["new"] > 10
+    assert list(cwd.iterdir()) == []  # nothing left in the working directory
+    assert (cache / "omniret" / "demo" / "index" / "omniret.db").is_file()
+    code, out, _ = run("demo", "--model", "fake", "--dir", str(tmp_path / "here"))
+    assert code == 0 and (tmp_path / "here" / "samples" / "chelsea.png").is_file() and "search 'a cat'" in out

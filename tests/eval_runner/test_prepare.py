@@ -72,14 +72,9 @@ def test_sounds_builder_on_a_fixture_folder(tmp_path: Path) -> None:
         prepare.prepare_sounds(tmp_path / "o2", tmp_path / "out")
 
 
-def _texlive_pdfs() -> Path | None:
-    root = Path("/usr/share/doc/texlive-doc/latex")
-    return root if root.is_dir() and any(root.rglob("*.pdf")) else None
-
-
-@pytest.mark.skipif(_texlive_pdfs() is None, reason="needs apt-get install texlive-latex-base-doc")
-def test_pdfs_builder_on_the_installed_texlive_docs(tmp_path: Path) -> None:
-    counts = prepare.prepare_pdfs(tmp_path / "pdfs", _texlive_pdfs(), max_pdfs=3)
+def test_pdfs_builder_on_the_installed_texlive_docs(texdoc: Path, tmp_path: Path) -> None:
+    """On texlive's PDFs where scripts/test-data.sh unpacks them (the ``texdoc`` fixture)."""
+    counts = prepare.prepare_pdfs(tmp_path / "pdfs", texdoc, max_pdfs=3)
     assert counts["pdfs"] >= 1 and counts["queries"] >= 3
     ds = prepare.load_prepared(tmp_path / "pdfs")
     assert all(Path(d.content).is_file() for d in ds.corpus)

@@ -112,7 +112,8 @@ def test_write_keeps_vectors_and_files_mode(index: Index, sounds: Path) -> None:
     after = index.store.vectors(enc.space, [r.id for r in written])  # type: ignore[union-attr]
     np.testing.assert_array_equal(before, after)
     labelled = [it for it in index.store.iter_items() if it.modality is Modality.AUDIO]
-    assert all(it.metadata["label"] in LABELS for it in labelled)
+    assert all(it.metadata["class"] in LABELS for it in labelled)
+    assert all(" @ " in it.metadata["label"] for it in labelled)  # the display label (name @ mm:ss–mm:ss) stays
     (res,) = index.classify(LABELS, files=[sounds / "tone.wav"], k=len(LABELS), descriptions="sounds")
     import soundfile as sf
 

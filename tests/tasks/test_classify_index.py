@@ -114,15 +114,18 @@ def test_write_makes_labels_filterable_and_keeps_vectors(index: Index) -> None:
     assert len(out) == 10 and index.store.count() == n_items
     after = index.store.vectors(space, ids)
     assert not np.isnan(after).any() and np.array_equal(before, after)
-    hits = index.search("number", k=20, where={"label": "dog"})
+    hits = index.search("number", k=20, where={"class": "dog"})
     assert sorted(Path(h.uri).name for h in hits) == ["dog0.txt", "dog1.txt"]
     it = index.get(hits[0].id)
-    assert it is not None and it.metadata["label"] == "dog" and it.metadata["labels"][0] == "dog"
-    assert set(it.metadata["label_probs"]) == set(it.metadata["labels"]) and len(it.metadata["labels"]) == 2
+    assert it is not None and it.metadata["class"] == "dog" and it.metadata["classes"][0] == "dog"
+    assert set(it.metadata["class_probs"]) == set(it.metadata["classes"]) and len(it.metadata["classes"]) == 2
+    assert "label" not in it.metadata  # the display label is not the classifier's
     assert it.metadata["name"] == "dog0.txt" or it.metadata["name"] == "dog1.txt"  # other metadata kept
     # a second run with a threshold replaces the labels, never stacks them
     classify(index, ["cat", "dog"], templates="none", write=True, threshold=0.9, temperature=1.0)
-    assert index.search("number", k=20, where={"label": "dog"}) == []
+    assert index.search("number", k=20, where={"class": "dog"}) == []
+    classify(index, ["cat", "dog"], templates="none", write=True, key="tag")
+    assert index.search("number", k=20, where={"tag": "dog"}) and index.get(hits[0].id).metadata["tags"]  # type: ignore[union-attr]
 
 
 def test_bad_arguments(index: Index) -> None:

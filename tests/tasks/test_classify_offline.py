@@ -26,5 +26,5 @@ def test_chelsea_is_a_cat(tmp_path: Path) -> None:
         idx.add(photos, workers=0)
         out = {Path(c.uri).name: c for c in classify(idx, labels, k=2, write=True)}
         assert out["chelsea.png"].best == "cat" and out["coffee.png"].best == "coffee"
-        hits = idx.search("animal", where={"label": "cat"})
+        hits = idx.search("animal", where={"class": "cat"})
         assert [Path(h.uri).name for h in hits] == ["chelsea.png"]

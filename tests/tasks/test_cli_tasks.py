@@ -49,7 +49,7 @@ def test_classify_json_and_write(idx: str, tmp_path: Path) -> None:
     code, out, _ = run("--index", idx, "--json", "classify", "--labels-file", str(labels_file), "--templates", "none",
                        "--write", "--where", "name=cat0.txt")
     assert code == 0 and [json.loads(x)["best"] for x in out.splitlines()] == ["cat"]
-    code, out, _ = run("--index", idx, "--json", "search", "number", "--where", "label=cat")
+    code, out, _ = run("--index", idx, "--json", "search", "number", "--where", "class=cat")
     assert code == 0 and [Path(json.loads(x)["uri"]).name for x in out.splitlines()] == ["cat0.txt"]
 
 
@@ -95,3 +95,26 @@ def test_upgrade_fit_resume_switch(tmp_path: Path, mixed_corpus: Path) -> None:
     assert json.loads(out)["model"] == "fake2"
     code, _, err = run("--index", path, "upgrade")
     assert code == EXIT_USER_ERROR and "--to MODEL" in err
+
+
+def test_classify_write_keeps_the_display_label_of_pages(texdoc: Path, tmp_path: Path) -> None:
+    """Regression: --write used to overwrite ``label``, so PDF hits read "cat (…/natnotes.pdf)"."""
+    import shutil
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(texdoc / "carlisle" / "ltxtable.pdf", docs / "ltxtable.pdf")
+    path = str(tmp_path / "idx")
+    assert run("--index", path, "-q", "add", str(docs), "--model", "fake", "--workers", "0")[0] == 0
+    code, out, _ = run("--index", path, "--json", "classify", "--labels", "table,bird", "--templates", "none",
+                       "--write")
+    assert code == 0 and out
+    code, out, _ = run("--index", path, "search", "table", "-k", "3", "--where", "class=table")
+    assert code == 0 and "ltxtable.pdf p. " in out and "table (" not in out
+    code, out, _ = run("--index", path, "--json", "search", "longtable", "-k", "5", "--where", "class=table")
+    hits = [json.loads(x) for x in out.splitlines()]
+    assert hits and all(h["metadata"]["class"] == "table" for h in hits)
+    pages = [h for h in hits if "page" in h["metadata"]]
+    assert pages and all(h["metadata"]["label"] == f"ltxtable.pdf p. {h['metadata']['page']}" for h in pages)
+    code, _, err = run("--index", path, "classify", "--labels", "a,b", "--write", "--key", "label")
+    assert code == EXIT_USER_ERROR and "display label" in err

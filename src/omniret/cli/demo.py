@@ -1,5 +1,9 @@
 """``omniret demo``: index sample images that ship with scikit-image and scikit-learn, plus a few
 notes, then run searches by text and by example image. Works offline with the ``offline`` model.
+
+The samples and the index go to the user's cache folder (:func:`default_dir`: ``$OMNIRET_CACHE/demo``,
+else ``$XDG_CACHE_HOME/omniret/demo``, else ``~/.cache/omniret/demo``), never into the current
+folder, unless ``--dir`` says where.
 """
 
 from __future__ import annotations
@@ -18,6 +22,16 @@ NOTES = {
     "space.txt": "The rocket lifted off from the launch pad at dawn, carrying a satellite into orbit.\n",
 }
 QUERIES = ("a cat", "a cup of coffee", "a rocket launch", "a horse", "the night sky full of stars")
+
+
+def default_dir() -> Path:
+    """Where the demo writes when not told: the user's cache folder (XDG base directory rules)."""
+    root = os.environ.get("OMNIRET_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = os.path.join(xdg, "omniret") if xdg and os.path.isabs(xdg) else os.path.join(
+            os.path.expanduser("~"), ".cache", "omniret")
+    return Path(root) / "demo"
 
 
 def write_samples(folder: str | os.PathLike[str]) -> list[Path]:
@@ -50,20 +64,23 @@ def write_samples(folder: str | os.PathLike[str]) -> list[Path]:
     return written
 
 
-def run_demo(workdir: str, *, model: str = "offline", device: str | None = None, as_json: bool = False,
+def run_demo(workdir: str | os.PathLike[str] | None = None, *, model: str = "offline", device: str | None = None, as_json: bool = False,
              quiet: bool = False) -> Iterator[str]:
-    """Index the samples under ``workdir`` and yield printable result lines."""
+    """Index the samples under ``workdir`` (default: :func:`default_dir`) and yield printable result lines."""
     from omniret.index import Index
 
-    samples = Path(workdir) / "samples"
+    workdir = Path(workdir) if workdir is not None else default_dir()
+    samples = workdir / "samples"
     write_samples(samples)
-    with Index.open(Path(workdir) / "index", model=model, device=device) as idx:
+    with Index.open(workdir / "index", model=model, device=device) as idx:
         report = idx.add([str(samples)])
         if as_json:
-            yield json.dumps({"event": "add", "model": idx.encoder.name, **report.to_dict()})
+            yield json.dumps({"event": "add", "model": idx.encoder.name, "index": str(workdir / "index"),
+                              **report.to_dict()})
         else:
             yield (f"indexed {report.new + report.changed} new/changed files ({report.items} items) "
-                   f"with model {idx.encoder.name} in {report.seconds:.1f}s -> {samples}")
+                   f"with model {idx.encoder.name} in {report.seconds:.1f}s from {samples}\n"
+                   f"(index: {workdir / 'index'}; search it with omniret --index {workdir / 'index'} search ...)")
         for q in QUERIES:
             yield from _show(idx.search(q, k=3), f"search {q!r}", as_json)
         yield from _show(idx.search(image=str(samples / "chelsea.png"), k=3), "search --image chelsea.png", as_json)

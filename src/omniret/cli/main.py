@@ -67,10 +67,12 @@ def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: b
 @click.option("--video-ocr", is_flag=True, help="Read text on sampled video frames (RapidOCR); it becomes searchable.")
 @click.option("--page-model", default=None,
               help="Multi-vector page model for PDF pages (MUVERA + MaxSim): colpali:<local folder or hub id>.")
+@click.option("-v", "--verbose", is_flag=True, help="List every skipped and failed file (else the first 10).")
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool, hidden: bool,
             retry_failed: bool, workers: int | None, audio_model: str | None, engine: str,
-            address: str | None, video_segments: str, video_ocr: bool, page_model: str | None) -> None:
+            address: str | None, video_segments: str, video_ocr: bool, page_model: str | None,
+            verbose: bool) -> None:
     """Index files, folders and globs (alias: index). Unchanged files are skipped."""
     from omniret.ingest.work import IngestOptions
 
@@ -94,19 +96,41 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
         idx.close()
         if s.json:
             _emit(s, {"event": "add", "index": s.index, "model": idx.encoder.name, **report.to_dict()})
-            return
-        click.echo(f"model {idx.encoder.name}: {report.new} new, {report.changed} changed, "
-                   f"{report.unchanged} unchanged, {report.removed} removed files; {report.items} items "
-                   f"written in {report.seconds:.1f}s")
-        if report.unembedded:
-            click.echo(f"{report.unembedded} item(s) stored without a vector (metadata only): audio needs an audio "
-                       "model (--audio-model hf:<local CLAP folder>), blank pages need OCR")
-        if report.skipped:
-            click.echo(f"skipped {len(report.skipped)} unsupported path(s)")
-        if report.failed:
-            click.echo(f"failed {len(report.failed)} file(s):")
-            for uri, reason in report.failed[:50]:
-                click.echo(f"  {uri}: {reason}")
+        else:
+            _add_summary(report, idx, paths, verbose)
+        if report.indexed_nothing:
+            raise OmniretError(f"nothing could be indexed: all {len(report.failed)} file(s) failed "
+                               "(reasons above; `omniret info` keeps them)")
+
+
+#: names and reasons listed without --verbose
+SHOWN = 10
+
+
+def _listing(title: str, rows: list[tuple[str, str]], verbose: bool) -> None:
+    if not rows:
+        return
+    click.echo(f"{title} {len(rows)} file(s):")
+    for uri, reason in rows if verbose else rows[:SHOWN]:
+        click.echo(f"  {uri}: {reason}")
+    if not verbose and len(rows) > SHOWN:
+        click.echo(f"  ... and {len(rows) - SHOWN} more (--verbose lists them all)")
+
+
+def _add_summary(report: Any, idx: Any, paths: tuple[str, ...], verbose: bool) -> None:
+    """The human summary of an ``add``: counts, what was skipped or failed and why, what has no vector."""
+    from omniret.sources.walk import MODALITY_BY_EXTENSION
+
+    click.echo(f"model {idx.encoder.name}: {report.new} new, {report.changed} changed, "
+               f"{report.unchanged} unchanged, {report.removed} removed files; {report.items} items "
+               f"written in {report.seconds:.1f}s")
+    for note in report.notes(has_audio_model=idx.audio_encoder is not None):
+        click.echo(note)
+    _listing("skipped", report.skipped, verbose)
+    _listing("failed", report.failed, verbose)
+    if report.new + report.changed + report.unchanged + len(report.failed) == 0:
+        kinds = ", ".join(sorted(MODALITY_BY_EXTENSION))
+        click.echo(f"no files to index found in {' '.join(paths)}; omniret indexes files ending in: {kinds}")
 
 
 cli.add_command(add_cmd, "index")
@@ -169,6 +193,8 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
         terms = idx.parse_expression(expr) if expr else None
         hits = idx.search(**kwargs, terms=terms)
         _print_hits(s, [h.to_dict() for h in hits])
+        for note in idx.unembedded_notes() if not hits else []:  # why a search found nothing, with the fix
+            click.echo(note, err=s.json)
         sys.stdout.flush()
         _prepare_queries(s, idx)  # after the answer: the next search starts without torch
         idx.close()
@@ -317,10 +343,11 @@ def daemon_cmd(ctx: click.Context, idle: float, detach: bool, stop_it: bool) -> 
 
 
 @cli.command("demo")
-@click.option("--dir", "workdir", default="omniret-demo", show_default=True, help="Where to write samples and the index.")
+@click.option("--dir", "workdir", default=None,
+              help="Where to write samples and the index (default: the user cache, ~/.cache/omniret/demo).")
 @click.option("--model", default="offline", show_default=True)
 @click.pass_context
-def demo_cmd(ctx: click.Context, workdir: str, model: str) -> None:
+def demo_cmd(ctx: click.Context, workdir: str | None, model: str) -> None:
     """Index bundled sample images and notes, then run a few searches."""
     from omniret.cli.demo import run_demo
 

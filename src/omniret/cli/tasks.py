@@ -57,11 +57,16 @@ def _descriptions(path: str | None) -> dict[str, list[str]] | str | None:
 @click.option("--temperature", type=float, default=100.0, show_default=True, help="Softmax temperature.")
 @click.option("--modality", multiple=True, help="Only items of these modalities (repeatable).")
 @click.option("--where", multiple=True, help="Metadata equality KEY=VALUE (repeatable).")
-@click.option("--write", is_flag=True, help="Store the labels in item metadata (label, labels) to filter by.")
+@click.option("--write", is_flag=True,
+              help="Store the labels in item metadata (class, classes, class_probs) to filter by: "
+                   "search --where class=cat.")
+@click.option("--key", default="class", show_default=True,
+              help="Metadata key --write stores the best label under (plus KEYs/KEYes and KEY_probs).")
 @click.pass_context
 def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None, labels_file: str | None,
                  descriptions: str | None, templates: str, wordnet: bool, k: int, threshold: float | None,
-                 temperature: float, modality: tuple[str, ...], where: tuple[str, ...], write: bool) -> None:
+                 temperature: float, modality: tuple[str, ...], where: tuple[str, ...], write: bool,
+                 key: str) -> None:
     """Zero-shot labels for the indexed items, or for FILES (not indexed)."""
     from omniret.tasks.classify import classify
 
@@ -74,7 +79,7 @@ def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None,
             results = classify(idx, label_set, files=list(files) or None, k=k, threshold=threshold,
                                templates=templates, descriptions=_descriptions(descriptions),
                                glosses="wordnet" if wordnet else None, temperature=temperature,
-                               modality=list(modality) or None, where=_parse_where(where), write=write)
+                               modality=list(modality) or None, where=_parse_where(where), write=write, key=key)
         finally:
             idx.close()
         for n in notes:

@@ -146,7 +146,7 @@ def ray_add(
     t0 = time.perf_counter()
     store, encoder, page_space, audio = index.store, index.encoder, index.page_space, index.audio_encoder
     report = AddReport()
-    tasks = prepare_add([str(p) for p in paths], store, encoder, opts, report)
+    tasks = prepare_add([str(p) for p in paths], store, encoder, opts, report, embed_audio=audio is not None)
     if tasks:
         config = DecodeConfig(
             preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
@@ -164,7 +164,7 @@ def ray_add(
                 page_space.store_pages(*pages)
             store.commit(wb)
             report.items += len(wb.items)
-            report.unembedded += sum(1 for it in wb.items if it.metadata.get("embedded") is False)
+            report.count_unembedded(wb.items)
             report.failed.extend(wb.errors)
             done += len(wb.sources)
             if progress:

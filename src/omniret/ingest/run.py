@@ -56,7 +56,7 @@ from omniret.sources.changes import Changes, detect_changes
 from omniret.sources.hashing import hash_file
 from omniret.sources.walk import FileInfo, WalkResult, walk
 from omniret.spaces.pages import PageSpace
-from omniret.store.base import SourceState, Store, WriteBatch
+from omniret.store.base import Filter, SourceState, Store, WriteBatch
 from omniret.threads import ingest_threads, torch_threads, uses_torch
 
 
@@ -412,15 +412,20 @@ def _n_items(part: FilePart) -> int:
 
 
 def prepare_add(paths: Sequence[str], store: Store, encoder: Encoder, options: IngestOptions,
-                report: AddReport) -> list[DecodeTask]:
+                report: AddReport, *, embed_audio: bool = False) -> list[DecodeTask]:
     """The part of an add before any decoding, shared by every engine (this module, Ray): walk and
     classify the files, fill ``report``'s counts, and commit the housekeeping (refreshed states of
-    touched files, files refused up front, pruned sources). Returns the files to decode."""
+    touched files, files refused up front, pruned sources). Returns the files to decode.
+
+    ``embed_audio`` (the index has an audio model): unchanged audio files that were stored without
+    embeddings (added before the audio model was attached) are decoded again, and counted as changed."""
     walked, changes = plan(paths, store, options)
-    report.new, report.changed, report.unchanged = len(changes.new), len(changes.changed), len(changes.unchanged)
+    waiting = _unembedded_audio(store, changes.unchanged) if embed_audio else []
+    report.new, report.changed = len(changes.new), len(changes.changed) + len(waiting)
+    report.unchanged = len(changes.unchanged) - len(waiting)
     report.skipped = [(s.uri, s.reason) for s in walked.skipped]
     report.failed = [(f.uri, reason) for f, reason in changes.failed]  # vanished or unreadable while hashing
-    todo = list(changes.to_ingest)
+    todo = list(changes.to_ingest) + waiting
     if options.retry_failed:
         todo += _rehash(changes.retry, report)
     else:
@@ -437,6 +442,19 @@ def prepare_add(paths: Sequence[str], store: Store, encoder: Encoder, options: I
     if len(housekeeping):
         store.commit(housekeeping)
     return tasks
+
+
+def _unembedded_audio(store: Store, unchanged: Sequence[FileInfo]) -> list[tuple[FileInfo, str]]:
+    """Unchanged audio files whose recording is stored by metadata only, with their stored hashes."""
+    candidates = {f.uri: f for f in unchanged if f.modality is Modality.AUDIO}
+    if not candidates:
+        return []
+    flt = Filter(modalities=frozenset({Modality.AUDIO}), metadata={"embedded": False})
+    uris = {it.uri for it in store.iter_items(flt) if it.uri in candidates}
+    if not uris:
+        return []
+    known = store.source_states()
+    return [(candidates[u], known[u].content_hash) for u in sorted(uris) if u in known]
 
 
 def run_add(
@@ -459,7 +477,7 @@ def run_add(
     """
     t0 = time.perf_counter()
     report = AddReport()
-    tasks = prepare_add(paths, store, encoder, options, report)
+    tasks = prepare_add(paths, store, encoder, options, report, embed_audio=audio_encoder is not None)
     if str(getattr(encoder, "device", "")).startswith("cuda"):  # JPEGs: nvjpeg fast path (scale/gpu_decode.py)
         from omniret.ingest.gpu import ingest_jpegs
 
@@ -483,7 +501,7 @@ def run_add(
         batch = encode_parts(group, encoder, options.batch_size, audio_encoder=audio_encoder, page_space=page_space)
         store.commit(batch)
         report.items += len(batch.items)
-        report.unembedded += sum(1 for it in batch.items if it.metadata.get("embedded") is False)
+        report.count_unembedded(batch.items)
         report.failed.extend(batch.errors)
         group.clear()
         n_group = n_pages = 0

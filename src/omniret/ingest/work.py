@@ -65,6 +65,24 @@ class AddReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     unembedded: int = 0
+    #: items stored without a vector, by modality: ``{"audio": files, "document": pages}``
+    unembedded_by: dict[str, int] = field(default_factory=dict)
+
+    def count_unembedded(self, items: list[Item]) -> None:
+        """Count the committed ``items`` stored without a vector (``metadata["embedded"] is False``)."""
+        for it in items:
+            if it.metadata.get("embedded") is False:
+                self.unembedded += 1
+                self.unembedded_by[it.modality.value] = self.unembedded_by.get(it.modality.value, 0) + 1
+
+    @property
+    def indexed_nothing(self) -> bool:
+        """Files were tried and every one failed: nothing of this run is searchable."""
+        return bool(self.failed) and self.items == 0
+
+    def notes(self, *, has_audio_model: bool = False) -> list[str]:
+        """Plain-language notes on what was stored without a vector and why (see :func:`unembedded_notes`)."""
+        return unembedded_notes(self.unembedded_by, has_audio_model=has_audio_model)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +95,31 @@ class AddReport:
             "skipped": [{"uri": u, "reason": r} for u, r in self.skipped],
             "seconds": round(self.seconds, 3),
             "unembedded": self.unembedded,
+            "unembedded_by": dict(self.unembedded_by),
         }
+
+
+def unembedded_notes(counts: dict[str, int], *, has_audio_model: bool = False) -> list[str]:
+    """Why items are stored without embeddings, one sentence per modality with the fix.
+
+    ``counts``: modality -> number of items stored by metadata only (audio: whole recordings; document:
+    PDF pages with no text layer where OCR found nothing).
+    """
+    out = []
+    n = counts.get("audio", 0)
+    if n:
+        why = ("the audio model could not embed them" if has_audio_model else
+               "this index has no audio model; add one with --audio-model hf:<local CLAP folder> "
+               "(omniret add --audio-model ... PATHS embeds them then)")
+        out.append(f"{n} audio file{'s are' if n != 1 else ' is'} stored without embeddings: {why}")
+    n = counts.get("document", 0)
+    if n:
+        out.append(f"{n} PDF page{'s are' if n != 1 else ' is'} stored without embeddings: no text layer, and OCR "
+                   "found no text (OCR needs rapidocr-onnxruntime)")
+    for mod, n in sorted(counts.items()):
+        if mod not in ("audio", "document") and n:
+            out.append(f"{n} {mod} item(s) are stored without embeddings")
+    return out
 
 
 @dataclass(frozen=True)

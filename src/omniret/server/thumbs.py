@@ -5,7 +5,8 @@ A thumbnail is a JPEG whose longer side is at most ``size`` pixels, made from:
 - an image item: the image itself (EXIF-oriented, RGB, via :func:`omniret.media.image.load_image`;
   an extreme aspect ratio cut to its centre by :func:`omniret.media.image.bound_aspect`, as the
   encoders see it);
-- a document page (a PDF page item, ``span = (page, page)``, 0-based): the page rendered by pypdfium2;
+- a document page (a PDF page item, ``span = (page, page)`` with the 1-based page number, as
+  ``metadata["page"]``; a layout block: its page; the whole document: its first page) rendered by pypdfium2;
 - a video item or segment: the frame at the start of its span (PyAV), or the first frame.
 
 Items of other kinds (text, audio) have no picture: :class:`NoThumbnail` says so.
@@ -51,7 +52,8 @@ def cache_key(item: Item, size: int) -> str:
         except OSError:
             version = "missing"
     span = "" if item.span is None else f"{item.span[0]:g}-{item.span[1]:g}"
-    digest = hashlib.blake2b(f"{item.id}|{version}|{span}|{size}".encode(), digest_size=12).hexdigest()
+    # "p1": page spans are read as 1-based numbers (thumbnails cached before that showed the next page)
+    digest = hashlib.blake2b(f"p1|{item.id}|{version}|{span}|{size}".encode(), digest_size=12).hexdigest()
     return f"{digest}.jpg"
 
 
@@ -87,10 +89,18 @@ def _render(item: Item, size: int) -> Any:
 
         return bound_aspect(load_image(item.uri, target_size=size))
     if item.modality is Modality.DOCUMENT:
-        page = int(item.span[0]) if item.span is not None else 0
-        return _pdf_page(item.uri, page, size)
+        return _pdf_page(item.uri, page_index(item), size)
     start = float(item.span[0]) if item.span is not None else 0.0
     return _video_frame(item.uri, start)
+
+
+def page_index(item: Item) -> int:
+    """The 0-based index (for pypdfium2) of a document item's page: ingest numbers pages from 1 in
+    ``metadata["page"]`` and ``span = (page, page)``; the document itself shows its first page."""
+    page = item.metadata.get("page") if isinstance(item.metadata, dict) else None
+    if not isinstance(page, int | float) and item.span is not None:
+        page = item.span[0]
+    return max(int(page) - 1, 0) if isinstance(page, int | float) else 0
 
 
 def _pdf_page(uri: str, page: int, size: int) -> Any:
@@ -107,7 +117,7 @@ def _pdf_page(uri: str, page: int, size: int) -> Any:
             raise MediaError(uri, f"cannot open as PDF ({e})") from e
         try:
             if not 0 <= page < len(pdf):
-                raise MediaError(uri, f"page {page} out of range (the document has {len(pdf)} pages)")
+                raise MediaError(uri, f"page {page + 1} out of range (the document has {len(pdf)} pages)")
             pg = pdf[page]
             width, height = pg.get_size()
             scale = size / max(width, height, 1.0)

@@ -14,7 +14,10 @@ source (e.g. WordNet definitions) when the label has one.
 
 This module is the glue: it walks the index in bounded chunks, reads stored vectors, embeds the
 prompts with the index's own encoder, and (``write=True``) stores the labels in item metadata so
-that they become search filters (``index.search(..., where={"label": "cat"})``).
+that they become search filters (``index.search(..., where={"class": "cat"})``). They go under their
+own keys (``class``, ``classes``, ``class_probs`` by default), never into ``label``: that is the
+display label ingest gives pages and segments (``book.pdf p. 2``, ``talk.mp4 @ 01:23–01:33``),
+which the CLI and the web page show.
 
 Items are classified in the space that holds their vector: the main space (images, text, video
 frames), or — for items with no vector there, i.e. audio recordings and windows — the audio space
@@ -42,7 +45,8 @@ from omniret.methods.prompts import DESCRIPTION_SETS, IMAGENET_TEMPLATES, SOUND_
 from omniret.query.args import make_filter
 from omniret.store.base import Filter, Store, WriteBatch
 
-__all__ = ["Classification", "build_prompts", "classify", "label_embeddings", "resolve_templates"]
+__all__ = ["DEFAULT_KEY", "Classification", "build_prompts", "classify", "label_embeddings", "label_keys",
+           "resolve_templates"]
 
 GlossSource = Callable[[str], "str | None"]
 TEMPLATE_SETS: dict[str, tuple[str, ...]] = {"clip80": IMAGENET_TEMPLATES, "sound": SOUND_TEMPLATES, "none": ("{}",)}
@@ -50,6 +54,11 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {"clip80": IMAGENET_TEMPLATES, "soun
 AUTO_TEMPLATES = {"main": "clip80", "audio": "sound"}
 GLOSS_TEMPLATE = "a photo of a {label}, which is {gloss}."
 CHUNK = 1024
+#: the default metadata key of ``write=True``: ``class`` (best), ``classes`` (all kept), ``class_probs``
+DEFAULT_KEY = "class"
+#: metadata keys that ingest writes and the CLI / web page read; labels never overwrite them
+RESERVED_KEYS = frozenset({"label", "name", "page", "segment", "window", "chunk", "block", "embedded", "size",
+                           "title", "source", "text_source"})
 
 
 @dataclass(frozen=True)
@@ -211,15 +220,23 @@ def _with_vectors(store: Store, space: str, items: list[Item]) -> tuple[list[Ite
     return [it for it, k in zip(items, keep, strict=True) if k], vecs[keep]
 
 
+def label_keys(key: str) -> tuple[str, str, str]:
+    """The metadata keys ``write=True`` fills for ``key``: best, all kept labels, their probabilities
+    (``class`` -> ``class``, ``classes``, ``class_probs``; ``tag`` -> ``tag``, ``tags``, ``tag_probs``)."""
+    plural = f"{key}es" if key.endswith(("s", "x", "sh", "ch")) else f"{key}s"
+    return key, plural, f"{key}_probs"
+
+
 def _write_labels(store: Store, items: Sequence[Item], picks: Sequence[tuple[Any, str | None]], key: str) -> None:
     """One commit: the items with their labels in metadata, re-supplying their vectors in every space
     (an upsert replaces an item wholesale, vectors included)."""
+    best_key, all_key, probs_key = label_keys(key)
     new_items = []
     for it, (chosen, best) in zip(items, picks, strict=True):
-        meta = {k: v for k, v in it.metadata.items() if k not in (key, f"{key}s", f"{key}_probs")}
+        meta = {k: v for k, v in it.metadata.items() if k not in (best_key, all_key, probs_key)}
         if best is not None:
-            meta.update({key: best, f"{key}s": [lab for lab, _ in chosen],
-                         f"{key}_probs": {lab: round(p, 6) for lab, p in chosen}})
+            meta.update({best_key: best, all_key: [lab for lab, _ in chosen],
+                         probs_key: {lab: round(p, 6) for lab, p in chosen}})
         new_items.append(replace(it, metadata=meta))
     batch = WriteBatch(items=new_items)
     ids = [it.id for it in new_items]
@@ -239,7 +256,11 @@ def _check(k: int, threshold: float | None, temperature: float, key: str) -> Non
     if not temperature > 0:
         raise QueryError(f"temperature must be > 0 (CLIP uses 100), got {temperature}")
     if not key or not isinstance(key, str) or any(c in key for c in "'\"\\."):
-        raise QueryError(f"metadata key {key!r} must be a plain name such as 'label'")
+        raise QueryError(f"metadata key {key!r} must be a plain name such as {DEFAULT_KEY!r}")
+    clash = sorted(set(label_keys(key)) & RESERVED_KEYS)
+    if clash:
+        raise QueryError(f"metadata key {key!r} would overwrite {clash[0]!r}, which omniret itself writes and shows "
+                         f"(the display label of pages and segments); choose another key, e.g. {DEFAULT_KEY!r}")
 
 
 @dataclass
@@ -290,7 +311,7 @@ def classify(
     glosses: GlossSource | str | None = None,
     temperature: float = 100.0,
     write: bool = False,
-    key: str = "label",
+    key: str = DEFAULT_KEY,
     chunk: int = CHUNK,
 ) -> list[Classification]:
     """Zero-shot labels for the index's items (or for ``files``) against ``labels``.
@@ -300,9 +321,10 @@ def classify(
     match ``where`` / ``ids`` / ``modality`` and have a vector in the index's space, or (audio) in
     its audio model's space, ``chunk`` at a time. Each result keeps the top-``k`` labels; with
     ``threshold`` only those whose probability is >= it (multi-label tagging: possibly none).
-    ``write=True`` stores ``metadata[key] = best``, ``metadata[key + "s"] = [labels]`` and
-    ``metadata[key + "_probs"]`` (one commit per chunk), so ``search(where={"label": "cat"})``
-    filters by them. ``templates``: ``"auto"`` (CLIP's 80 in the main space, sound templates in the
+    ``write=True`` stores ``metadata[key] = best``, the kept labels and their probabilities under
+    :func:`label_keys` (``class``, ``classes``, ``class_probs``; one commit per chunk), so
+    ``search(where={"class": "cat"})`` filters by them; a key omniret writes itself (``label``, the
+    display label of pages and segments, ``name``...) is refused. ``templates``: ``"auto"`` (CLIP's 80 in the main space, sound templates in the
     audio space), ``"clip80"``, ``"sound"``, ``"none"`` or a list. ``descriptions``: label ->
     sentences, or ``"sounds"`` (the shipped ReCLAP-style set). ``glosses``: ``"wordnet"`` (skipped
     with a warning when WordNet data is not installed; the folder in ``$OMNIRET_WORDNET`` is used

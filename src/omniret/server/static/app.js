@@ -93,9 +93,14 @@
     return box;
   }
 
+  function pageOf(hit) {  /* ingest numbers pages from 1: metadata.page, and span = [page, page] */
+    const p = hit.metadata && hit.metadata.page;
+    return Number.isInteger(p) ? p : (hit.span ? Number(hit.span[0]) : null);
+  }
+
   function card(hit, rank) {
     const where = hit.span && hit.modality !== "text"
-      ? (hit.modality === "document" ? ` · page ${Number(hit.span[0]) + 1}` : ` · ${Number(hit.span[0]).toFixed(1)}s`) : "";
+      ? (hit.modality === "document" ? ` · page ${pageOf(hit)}` : ` · ${Number(hit.span[0]).toFixed(1)}s`) : "";
     const more = el("button", { type: "button", class: "secondary more-like",
       "aria-label": `More like ${hit.name}`, text: "More like this" });
     more.addEventListener("click", () => runSearch({ like: [hit.id] }));
