@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Optional system data for the full test suite (tests that need it skip with this hint otherwise):
-# a headless browser for the web-page tests, espeak-ng for synthetic speech, texlive's PDF
-# documentation for the real-PDF tests. Needs root and Debian's package mirrors (no other network).
+# a headless browser for the web-page tests, espeak-ng for synthetic speech, the cairo library for
+# SVG drawings (CairoSVG), texlive's PDF documentation for the real-PDF tests (into $OMNIRET_TEXDOC or
+# /tmp/texdoc/x, where the `texdoc` test fixture looks). Needs root and Debian's package mirrors (no other network).
 set -uo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2' || need+=(libcairo2)  # CairoSVG draws SVG files
 texdoc=${OMNIRET_TEXDOC:-/tmp/texdoc/x}
 if [ ${#need[@]} -gt 0 ] || [ ! -d "$texdoc/usr/share/doc/texlive-doc/latex" ]; then
   apt-get update -qq || echo "warning: apt-get update failed" >&2

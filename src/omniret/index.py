@@ -8,6 +8,7 @@ ingest pipeline, the store and the pure ranking stages in :mod:`omniret.methods`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -115,6 +116,7 @@ class Index:
         from omniret.store import open_store
 
         path = os.fspath(path)
+        before = _new_folder_state(path) if store is None else None
         st = store if store is not None else open_store(path, **store_options)
         files = st.side_folder() or path
         try:
@@ -128,7 +130,8 @@ class Index:
             if recorded:
                 from omniret.tasks import upgrade
 
-                upgrading = (manifest.get("upgrade") or {}).get("to")
+                up = manifest.get("upgrade") or {}
+                upgrading = up.get("to") if up.get("state") in upgrade.ACTIVE else None
                 if model not in (None, "auto", recorded["name"], upgrading):
                     raise ModelMismatchError(
                         f"the index at {path} was built with model {recorded['name']!r}, not {model!r}; "
@@ -155,6 +158,8 @@ class Index:
         except BaseException:
             if store is None:
                 st.close()
+                if before is not None:  # a new index whose model failed to load: leave nothing behind
+                    _remove_new_index(path, before)
             raise
         return cls(st, encoder, path, log_queries=log_queries, audio_encoder=audio, page_model=pages, files=files,
                    query_cache=query_cache)
@@ -595,6 +600,38 @@ class Index:
 def _asks_role(where: Filter | None) -> bool:
     """Whether a filter names a ``role`` (then navigation and boilerplate items are what was asked for)."""
     return where is not None and "role" in where.metadata
+
+
+_ABSENT = frozenset({"\0absent"})
+
+
+def _new_folder_state(path: str) -> frozenset[str] | None:
+    """For a local index folder that holds no index yet: the names already in it (``_ABSENT`` if the
+    folder does not exist), so a failed open can remove exactly what it created; else ``None``."""
+    if "://" in path or (Path(path) / "omniret.db").exists():
+        return None
+    try:
+        return frozenset(os.listdir(path))
+    except FileNotFoundError:
+        return _ABSENT
+    except OSError:
+        return None
+
+
+def _remove_new_index(path: str, before: frozenset[str]) -> None:
+    """Undo the creation of a new index folder (or of the files a new index put into an existing folder)."""
+    import shutil
+
+    if before is _ABSENT:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for name in set(os.listdir(path)) - before:
+        target = os.path.join(path, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(target)
 
 
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:

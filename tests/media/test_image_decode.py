@@ -177,3 +177,21 @@ def test_module_keeps_pillow_globals_untouched(corpus: dict[str, Path]) -> None:
     load_image(corpus["photo.jpg"], max_pixels=None)
     assert Image.MAX_IMAGE_PIXELS == before
     assert image_mod.DEFAULT_MAX_PIXELS == 178_956_970
+
+
+def test_skimage_multipage_tiffs_give_their_first_page(tmp_path: Path) -> None:
+    """Regression: scikit-image's planar float ``multipage_rgb.tif`` failed ("not an image")."""
+    import skimage
+    import tifffile
+
+    data = Path(skimage.__file__).parent / "data"
+    rgb = np.asarray(load_image(data / "multipage_rgb.tif"))
+    first = tifffile.imread(data / "multipage_rgb.tif").reshape(2, 3, 10, 10)[0].transpose(1, 2, 0)
+    assert rgb.shape == (10, 10, 3) and np.abs(rgb - first * 255).max() <= 1.0  # page 0, samples last, 8-bit
+    gray = np.asarray(load_image(data / "multipage.tif"))  # Pillow's own path: the first of 2 pages
+    assert gray.shape == (15, 10, 3)
+    np.testing.assert_array_equal(gray[..., 0], tifffile.imread(data / "multipage.tif", key=0))
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"\xff" * 60)
+    with pytest.raises(MediaError, match="TIFF"):
+        load_image(bad)

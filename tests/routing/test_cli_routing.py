@@ -28,6 +28,6 @@ def test_cli_counts_unembedded_and_names_the_missing_model(mixed: Path, excerpt:
     run = CliRunner()
     idx = str(tmp_path / "plain")
     out = run.invoke(cli, ["--index", idx, "-q", "add", str(mixed), "--model", "fake", "--workers", "0"])
-    assert out.exit_code == 0 and "3 item(s) stored without a vector" in out.output
+    assert out.exit_code == 0 and "3 audio files are stored without embeddings: this index has no audio model" in out.output
     res = run.invoke(cli, ["--index", idx, "search", "--audio", str(excerpt)])
     assert res.exit_code == 2 and "--audio-model hf:" in res.output

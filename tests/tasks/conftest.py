@@ -18,6 +18,7 @@ def _register_fake2() -> None:
     from omniret.encoders.registry import EncoderEntry, register
 
     register(EncoderEntry("fake2", "fake2_encoder:create", "second deterministic test encoder", "fake2"))
+    register(EncoderEntry("fake2text", "fake2_encoder:create_text_only", "fake2, text only", "fake2text"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import numpy as np
 from fakes import FakeEncoder
 
 from omniret.encoders.base import l2_normalize
-from omniret.items import Role
+from omniret.items import Modality, Role
 
 DIM2 = 48
 _rng = np.random.default_rng(7)
@@ -40,3 +40,15 @@ class Fake2Encoder(FakeEncoder):
 
 def create(rest: str = "", **kwargs: Any) -> Fake2Encoder:
     return Fake2Encoder(**kwargs)
+
+
+class Fake2TextEncoder(Fake2Encoder):
+    """fake2 with the text tower only (like an ``st:`` model): cannot embed images."""
+
+    name = "fake2text"
+    space = "fake2text-48"
+    modalities = frozenset({Modality.TEXT})
+
+
+def create_text_only(rest: str = "", **kwargs: Any) -> Fake2TextEncoder:
+    return Fake2TextEncoder(**kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,23 @@ def _errors(s: Settings) -> Iterator[None]:
             raise
         click.echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def silence_third_party_progress() -> None:
+    """``-q``: no progress bars from the libraries that load models either ("Loading weights" from
+    transformers, download and "Batches" bars from huggingface_hub and sentence-transformers).
+
+    Each library reads its switch when it is imported (HF_HUB_DISABLE_PROGRESS_BARS, which transformers
+    follows too; tqdm's TQDM_DISABLE), which the CLI does later, lazily; those already imported are
+    switched off through their own functions."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
+    hub = sys.modules.get("huggingface_hub.utils")
+    if hub is not None:
+        hub.disable_progress_bars()
+    tf_logging = sys.modules.get("transformers.utils.logging")
+    if tf_logging is not None:
+        tf_logging.disable_progress_bar()
 
 
 def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:

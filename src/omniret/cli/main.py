@@ -24,6 +24,7 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     _prepare_queries,
     _progress,
     _settings,
+    silence_third_party_progress,
 )
 from omniret.errors import OmniretError
 from omniret.query import names
@@ -34,7 +35,7 @@ from omniret.query import names
               help="Index folder, or a store URI such as milvus-lite:///x.db or milvus://host:19530/coll (env OMNIRET_INDEX).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (ours, nor model loading bars of other libraries).")
 @click.option("--device", envvar="OMNIRET_DEVICE", default=None, help="cpu, cuda, cuda:1... (default: auto).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help="Encoder batch size.")
 @click.option("--query-cache/--no-query-cache", envvar="OMNIRET_QUERY_CACHE", default=True, show_default=True,
@@ -47,6 +48,8 @@ from omniret.query import names
 def cli(ctx: click.Context, index_dir: str, as_json: bool, debug: bool, quiet: bool,
         device: str | None, batch_size: int | None, query_cache: bool, use_daemon: bool) -> None:
     """omniret: zero-shot multimodal retrieval over your files."""
+    if quiet:
+        silence_third_party_progress()
     ctx.obj = Settings(index_dir, as_json, debug, quiet, device, batch_size, query_cache, use_daemon)
 
 

@@ -104,24 +104,36 @@ def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None,
 @click.option("--resume", is_flag=True, help="Re-embed items with the new model (resumable), then switch over.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="With --resume: stop after N items.")
 @click.option("--drop-old", is_flag=True, help="With --resume: delete the old vectors after the switch-over.")
+@click.option("--abort", is_flag=True,
+              help="Leave the upgrade in progress: drop the map and the vectors re-embedded so far.")
 @click.pass_context
 def upgrade_cmd(ctx: click.Context, to: str | None, method: str, pairs: int, holdout: float, resume: bool,
-                limit: int | None, drop_old: bool) -> None:
-    """Move the index to a new model: map first (--to), re-embed later (--resume)."""
-    from omniret.tasks.upgrade import fit_upgrade, resume_upgrade
+                limit: int | None, drop_old: bool, abort: bool) -> None:
+    """Move the index to a new model: map first (--to), re-embed later (--resume), or --abort."""
+    from omniret.tasks.upgrade import abort_upgrade, fit_upgrade, resume_upgrade
 
     s = _settings(ctx)
     with _errors(s):
-        if (to is None) == (not resume):
-            raise OmniretError("give --to MODEL to fit the map, or --resume to re-embed and switch over")
+        if sum((to is not None, resume, abort)) != 1:
+            raise OmniretError("give --to MODEL to fit the map, --resume to re-embed and switch over, "
+                               "or --abort to leave the upgrade in progress")
         idx = _open(s, must_exist=True)
         try:
-            if to is not None:
+            if abort:
+                done = abort_upgrade(idx)
+            elif to is not None:
                 report: Any = fit_upgrade(idx, to, method=method, pairs=pairs, holdout=holdout)  # type: ignore[arg-type]
             else:
                 report = resume_upgrade(idx, limit=limit, drop_old=drop_old)
         finally:
             idx.close()
+        if abort:
+            if s.json:
+                _emit(s, {"event": "abort", **done})
+            else:
+                click.echo(f"aborted the upgrade to {done['aborted']} ({done['state']}; {done['dropped_vectors']} "
+                           "re-embedded vector(s) dropped); queries use the index's own model again")
+            return
         out = report.to_dict()
         if s.json:
             _emit(s, {"event": "upgrade" if to else "resume", **out})

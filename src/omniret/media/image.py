@@ -6,9 +6,13 @@ an 8-bit RGB image:
 - JPEG with ``target_size``: DCT-domain downscaling (``Image.draft``), which decodes at 1/2, 1/4
   or 1/8 scale for a large speed-up, choosing the smallest scale whose short side is still
   ``>= target_size``;
-- animated GIF/WebP/PNG: the first frame;
+- animated GIF/WebP/PNG and multi-page TIFF: the first frame (page), like a file browser's preview;
+- TIFF layouts Pillow cannot read (planar RGB, floating point, several samples per pixel — e.g.
+  scikit-image's ``multipage_rgb.tif``) through ``tifffile`` (a dependency of scikit-image): the first
+  page, samples moved last, scaled to 8 bits;
 - palette, alpha, CMYK, 16-bit and grayscale modes converted to RGB; transparency composited
   on white (what a viewer shows on a white page, and what the models saw in web data);
+- SVG drawings (``.svg``, ``.svgz``): drawn by :mod:`omniret.media.svg` (CairoSVG), on white;
 - EXIF orientation applied (``ImageOps.exif_transpose``);
 - decompression bombs refused: above ``max_pixels`` (default 178,956,970, Pillow's own error
   level, ``2 * Image.MAX_IMAGE_PIXELS``), checked on the header before any pixel is decoded.
@@ -61,10 +65,18 @@ def load_image(
     uri = os.fspath(path)
     if target_size is not None and target_size < 1:
         raise MediaError(uri, f"target_size must be a positive number of pixels, got {target_size}")
+    if uri.lower().endswith((".svg", ".svgz")):
+        from omniret.media.svg import rasterize
+
+        return to_rgb(rasterize(uri, target_size=target_size), uri)
     with open_binary(uri) as f:
         if file_size(f) == 0:
             raise MediaError(uri, "empty file (0 bytes)")
-        im = _open(uri, f, max_pixels)
+        try:
+            im = _open(uri, f, max_pixels)
+        except _PillowCannotReadTiff:
+            f.seek(0)
+            return _tiff_first_page(uri, f, max_pixels)
         try:
             if target_size is not None and im.format == "JPEG":
                 im.draft("RGB", (target_size, target_size))
@@ -93,7 +105,10 @@ def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> ImageFile.ImageFile:
         raise MediaError(uri, f"image too large (decompression bomb?): {e}") from e
     except UnidentifiedImageError as e:
         f.seek(0)
-        raise MediaError(uri, f"not an image (looks like {describe(f.read(512))})") from e
+        head = f.read(512)
+        if head[:4] in _TIFF_MAGIC:
+            raise _PillowCannotReadTiff from e
+        raise MediaError(uri, f"not an image (looks like {describe(head)})") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise MediaError(uri, f"corrupt image header ({e})") from e
     w, h = im.size
@@ -105,6 +120,52 @@ def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> ImageFile.ImageFile:
             "(decompression bomb?); raise max_pixels if you trust this file",
         )
     return im
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+class _PillowCannotReadTiff(Exception):
+    """A TIFF whose layout Pillow does not read: tifffile's turn."""
+
+
+def _tiff_first_page(uri: str, f: BinaryIO, max_pixels: int | None) -> Image.Image:
+    """The first page of a TIFF that Pillow cannot open, read by tifffile, as 8-bit RGB."""
+    try:
+        import tifffile
+    except ImportError as e:  # pragma: no cover - scikit-image depends on it
+        raise MediaError(uri, "this TIFF layout needs tifffile: pip install tifffile") from e
+    try:
+        with tifffile.TiffFile(f) as tif:
+            page = tif.pages[0]
+            axes, shape = page.axes, page.shape
+            h, w = shape[axes.index("Y")], shape[axes.index("X")]
+            if max_pixels is not None and h * w > max_pixels:
+                raise MediaError(uri, f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+                                      f"{max_pixels:,} (decompression bomb?); raise max_pixels if you trust this file")
+            arr = np.asarray(page.asarray())
+    except MediaError:
+        raise
+    except Exception as e:  # tifffile raises many kinds on damaged files
+        raise MediaError(uri, f"corrupt TIFF ({type(e).__name__}: {e})") from e
+    return _tiff_array_to_rgb(uri, arr, axes)
+
+
+def _tiff_array_to_rgb(uri: str, arr: np.ndarray, axes: str) -> Image.Image:
+    keep = [a for a in axes if a in "YXS"]
+    for a in reversed(axes):  # any other axis (a stack inside one page): its first plane
+        if a not in "YXS":
+            arr = np.take(arr, 0, axis=axes.index(a))
+            axes = axes.replace(a, "")
+    arr = np.moveaxis(arr, [axes.index(a) for a in keep], range(len(keep)))
+    if "S" in keep and keep.index("S") != len(keep) - 1:
+        arr = np.moveaxis(arr, keep.index("S"), -1)
+    if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3):
+        raise MediaError(uri, f"unsupported TIFF layout (axes {axes!r})")
+    out = arr if arr.dtype == np.uint8 else _to_uint8(arr, sixteen_bit=arr.dtype in (np.uint16, np.int16))
+    return to_rgb(Image.fromarray(np.ascontiguousarray(out)), uri)
 
 
 def _load(uri: str, im: Image.Image) -> None:

@@ -37,7 +37,8 @@ from omniret.items import Modality
 #: Extension (lower case, no dot) → modality. Later issues add decoders; the table is complete now.
 MODALITY_BY_EXTENSION: MappingProxyType[str, Modality] = MappingProxyType(
     {
-        **dict.fromkeys(("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"), Modality.IMAGE),
+        **dict.fromkeys(("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "svg", "svgz"),
+                        Modality.IMAGE),
         **dict.fromkeys(("txt", "md", "markdown", "rst"), Modality.TEXT),
         **dict.fromkeys(("wav", "mp3", "flac", "ogg", "m4a"), Modality.AUDIO),
         **dict.fromkeys(("mp4", "mkv", "webm", "mov"), Modality.VIDEO),

@@ -12,6 +12,11 @@
    but no new-space one; it can be killed at any point and re-run (each batch is one atomic commit
    of new-space vectors only). When none is left the manifest switches the index to the new
    encoder (``state: "complete"``); old vectors are kept unless ``drop_old=True``.
+3. :func:`abort_upgrade` leaves an upgrade that is ``mapped`` or ``reembedding``: the new-space
+   vectors and the map are deleted and queries use the index's own model again (``state: "aborted"``).
+
+A new model must embed every modality the index holds vectors of in its space (:func:`uncovered`):
+a text-only model cannot map or re-embed images, so :func:`fit_upgrade` refuses it up front.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from omniret.encoders.base import Encoder, ImagePreprocessor
 from omniret.errors import MediaError, ModelError, OmniretError, QueryError, StoreError
 from omniret.items import Item, Modality, Role
 from omniret.methods.upgrade import apply_map, compatibility_recall, fit_map
-from omniret.store.base import Store, WriteBatch
+from omniret.store.base import Filter, Store, WriteBatch
 
-__all__ = ["MappedQueryEncoder", "ResumeReport", "UpgradeReport", "encoder_for", "fit_upgrade", "resume_upgrade"]
+__all__ = ["MappedQueryEncoder", "ResumeReport", "UpgradeReport", "abort_upgrade", "encoder_for", "fit_upgrade",
+           "resume_upgrade", "uncovered"]
 
 MAP_DIR = "upgrade"
 ACTIVE = ("mapped", "reembedding")
@@ -152,6 +158,43 @@ def encoder_for(manifest: Mapping[str, Any], registry_create: RegistryCreate,
 def _encoder_entry(enc: Encoder) -> dict[str, Any]:
     return {"name": enc.name, "config": enc.config(), "space": enc.space, "dim": enc.dim,
             "modalities": sorted(m.value for m in enc.modalities)}
+
+
+# -- what the new model must embed --------------------------------------------------------------------
+#: the input a model must embed to give an item of each modality its vector in the main space
+_NEEDS = {Modality.IMAGE: Modality.IMAGE, Modality.VIDEO: Modality.IMAGE, Modality.TEXT: Modality.TEXT,
+          Modality.DOCUMENT: Modality.TEXT, Modality.AUDIO: Modality.AUDIO}
+
+
+def uncovered(store: Store, old: Encoder | Mapping[str, Any], new: Encoder) -> dict[Modality, int]:
+    """Item counts, by modality, of what the index holds in its space that ``new`` cannot embed.
+
+    Audio counts only when the old model embeds audio itself (else recordings live in the audio
+    model's space, which an upgrade of the main model leaves alone)."""
+    if isinstance(old, Encoder):
+        old_mods = {m.value for m in old.modalities}
+    else:
+        old_mods = set(old.get("modalities") or [m.value for m in Modality])
+    out: dict[Modality, int] = {}
+    for mod, need in _NEEDS.items():
+        if new.supports(need) or (mod is Modality.AUDIO and "audio" not in old_mods):
+            continue
+        n = store.count(Filter(modalities=frozenset({mod})))
+        if n:
+            out[mod] = n
+    return out
+
+
+def _refuse_uncovered(store: Store, old: Encoder | Mapping[str, Any], new: Encoder, to: str) -> None:
+    missing = uncovered(store, old, new)
+    if not missing:
+        return
+    needs = sorted({_NEEDS[m].value for m in missing})
+    held = ", ".join(f"{n} {m.value} item(s)" for m, n in sorted(missing.items(), key=lambda kv: kv[0].value))
+    can = " and ".join(sorted(m.value for m in new.modalities)) or "nothing"
+    raise QueryError(f"model {to!r} cannot embed {' or '.join(needs)} (it embeds {can}); this index holds {held} "
+                     "that it could neither map nor re-embed. Choose a model that embeds every modality of the "
+                     "index (e.g. an openclip: model for images and text), or build a separate index for it")
 
 
 # -- pairs ----------------------------------------------------------------------------------------------
@@ -277,6 +320,12 @@ def fit_upgrade(
     space = str(old.get("space") or index.encoder.space)
     if new.space == space:
         raise QueryError(f"model {to!r} embeds into the index's own space {space!r}; there is nothing to map")
+    try:
+        _refuse_uncovered(store, old or index.encoder, new, to)
+    except QueryError as e:
+        if entry and entry.get("state") in ACTIVE:
+            raise QueryError(f"{e}; `omniret upgrade --abort` leaves the upgrade in progress") from None
+        raise
     items, x_new = _embed_pairs(_sample(store, space, new, pairs, seed), new, batch_size)
     if len(items) < 3:
         raise QueryError(f"only {len(items)} items can be embedded by both models; the map needs at least 3 "
@@ -396,7 +445,7 @@ def resume_upgrade(
     store: Store = index.store
     manifest = store.manifest()
     entry = _entry(manifest)
-    if entry is None:
+    if entry is None or entry.get("state") == "aborted":
         raise QueryError("this index has no model upgrade in progress; start one with `omniret upgrade --to MODEL`")
     if entry.get("state") not in ACTIVE:
         return ResumeReport(switched=entry.get("state") == "complete")
@@ -436,6 +485,32 @@ def resume_upgrade(
         _switch(store, new, old_space, drop_old)
         report.switched, report.dropped_old = True, drop_old
     return report
+
+
+def abort_upgrade(index: Any) -> dict[str, Any]:
+    """Leave the upgrade in progress (``mapped`` or ``reembedding``): delete the vectors re-embedded so far
+    and the map, and record ``state: "aborted"``; queries use the index's own model again once it is
+    reopened. Returns ``{"aborted": model, "state": the state left, "dropped_vectors": n}``."""
+    store: Store = index.store
+    manifest = store.manifest()
+    entry = _entry(manifest)
+    if entry is None or entry.get("state") not in ACTIVE:
+        state = (entry or {}).get("state")
+        done = f" (the upgrade to {entry.get('to')!r} is {state})" if entry else ""
+        raise QueryError(f"this index has no model upgrade in progress to abort{done}")
+    new_space = str(entry.get("new_space") or "")
+    dropped = 0
+    if new_space and new_space in store.spaces():
+        ids = [it.id for it in store.iter_items()]
+        dropped = sum(int((~np.isnan(store.vectors(new_space, ids[i : i + 1000])).any(axis=1)).sum())
+                      for i in range(0, len(ids), 1000))
+        if dropped:
+            _drop_space(store, new_space)
+    store.set_manifest({**manifest, "upgrade": {**entry, "state": "aborted", "aborted": time.time(),
+                                                "aborted_from": entry.get("state")}})
+    if getattr(index, "files", None):
+        _map_path(index.files, entry).unlink(missing_ok=True)
+    return {"aborted": entry.get("to"), "state": entry.get("state"), "dropped_vectors": dropped}
 
 
 def _registry() -> RegistryCreate:
