@@ -6,6 +6,7 @@ These are plain dataclasses with no heavy imports (no torch, no numpy), so every
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -82,14 +83,53 @@ class Hit:
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """How the hit reads for people: see :func:`display_label`."""
+        return display_label(self.modality, self.uri, self.parent_id, self.text, self.metadata)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "score": self.score,
             "modality": self.modality.value,
             "uri": self.uri,
+            "label": self.label,
             "parent_id": self.parent_id,
             "span": list(self.span) if self.span is not None else None,
             "text": self.text,
             "metadata": self.metadata,
         }
+
+
+#: the longest title a label shows
+TITLE_CHARS = 80
+
+
+def display_label(modality: Modality, uri: str, parent_id: str | None, text: str | None,
+                  metadata: dict[str, Any] | None) -> str:
+    """How an item or hit reads for people (the CLI and the web page show it beside the path).
+
+    - pages, layout blocks, audio windows and video segments: the ``label`` ingest gave them
+      (``book.pdf p. 2``, ``talk.mp4 @ 01:23–01:33``);
+    - a whole document (a PDF rolled up from its pages): its file name, title and page count
+      (``book.pdf: A Guide to Things · 12 pages``);
+    - a whole text file with a title (a Markdown heading): ``notes.md: Title``;
+    - anything else: its file name.
+    """
+    meta = metadata if isinstance(metadata, dict) else {}
+    label = meta.get("label")
+    if isinstance(label, str) and label:
+        return label
+    name = meta.get("name") if isinstance(meta.get("name"), str) else os.path.basename(uri)
+    if parent_id is not None or modality not in (Modality.DOCUMENT, Modality.TEXT):
+        return name
+    title = meta.get("title") if isinstance(meta.get("title"), str) else text if modality is Modality.DOCUMENT else None
+    title = " ".join((title or "").split())
+    if len(title) > TITLE_CHARS:
+        title = title[: TITLE_CHARS - 1].rstrip() + "…"
+    out = f"{name}: {title}" if title and title != os.path.splitext(name)[0] else name
+    pages = meta.get("pages")
+    if modality is Modality.DOCUMENT and isinstance(pages, int):
+        out += f" · {pages} page{'s' if pages != 1 else ''}"
+    return out

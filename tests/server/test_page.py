@@ -191,3 +191,71 @@ def test_phone_layout_has_no_horizontal_scroll(browser: Any, server: LiveServer)
     assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     shot(pg, "phone")
     ctx.close()
+
+
+def test_nothing_broken_shows_on_load(page: Any) -> None:
+    """Regression: the query preview (an image with no src, and its ×) showed on load: CSS undid ``hidden``."""
+    wait_until(page, "document.getElementById('index-info').textContent.includes('items')")
+    assert not page.is_visible("#query-preview") and not page.is_visible("#clear-file")
+    assert not page.is_visible("#query-preview-img") and not page.is_visible("#error")
+    broken = page.evaluate("Array.from(document.images).filter(i => i.offsetParent !== null"
+                           " && !(i.complete && i.naturalWidth > 0)).length")
+    assert broken == 0
+
+
+def test_a_new_query_clears_the_old_results(page: Any) -> None:
+    page.fill("#q", "cats")
+    page.click("#search-btn")
+    wait_results(page, "text query")
+    assert result_names(page)
+    page.fill("#q", "")
+    page.click("#search-btn")  # an empty query: an error, and no stale results under it
+    assert page.is_visible("#error") and result_names(page) == [] and page.inner_text("#status") == ""
+    page.fill("#q", "rocket")
+    page.click("#search-btn")
+    wait_results(page, "text query")
+    assert not page.is_visible("#error") and result_names(page)
+
+
+@pytest.fixture(scope="module")
+def doc_server(texdoc: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    import shutil
+
+    root = tmp_path_factory.mktemp("docs")
+    (root / "docs").mkdir()
+    shutil.copy(texdoc / "carlisle" / "ltxtable.pdf", root / "docs" / "ltxtable.pdf")  # 3 pages
+    idx = omniret.open(str(root / "idx"), model="fake")
+    idx.add(str(root / "docs"), workers=0, pdf_ocr=False)
+    with LiveServer(create_app(idx, ServerSettings(token=TOKEN))) as live:
+        yield live
+    idx.close()
+
+
+def test_pages_and_rolled_up_documents_read_well(browser: Any, doc_server: LiveServer) -> None:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(doc_server.url + "/")
+    pg.fill("#k", "12")
+    pg.select_option("#granularity", "parent")
+    pg.fill("#q", "longtable")
+    pg.click("#search-btn")
+    wait_results(pg, "text query")
+    names = result_names(pg)
+    pages = {"ltxtable.pdf p. 1", "ltxtable.pdf p. 2", "ltxtable.pdf p. 3"}
+    assert pages <= set(names), names
+    # the document itself (its title matches) reads as title and page count, never a bare path
+    assert all(n.startswith("ltxtable.pdf: ") and n.endswith(" · 3 pages") for n in set(names) - pages), names
+    metas = pg.locator("#results .hit .meta").all_inner_texts()
+    for name, meta in zip(names, metas, strict=True):
+        if name in pages:
+            assert meta.endswith(f"page {name.rsplit(' ', 1)[1]}")  # the page the label names, not the next one
+    wait_until(pg, "Array.from(document.querySelectorAll('#results img.result-img'))"
+                   ".every(i => i.complete && i.naturalWidth > 0)")  # every page's thumbnail, the last one too
+    shot(pg, "pages")
+    pg.select_option("#granularity", "root")
+    pg.click("#search-btn")
+    wait_results(pg, "1 result")
+    (doc,) = result_names(pg)
+    assert doc.startswith("ltxtable.pdf: ") and doc.endswith(" · 3 pages"), doc
+    shot(pg, "document")
+    ctx.close()

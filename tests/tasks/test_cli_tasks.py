@@ -116,5 +116,9 @@ def test_classify_write_keeps_the_display_label_of_pages(texdoc: Path, tmp_path:
     assert hits and all(h["metadata"]["class"] == "table" for h in hits)
     pages = [h for h in hits if "page" in h["metadata"]]
     assert pages and all(h["metadata"]["label"] == f"ltxtable.pdf p. {h['metadata']['page']}" for h in pages)
+    code, out, _ = run("--index", path, "search", "longtable", "--granularity", "root", "-k", "1")  # the document
+    assert code == 0 and "ltxtable.pdf: ltxtable: longtable meets tabularx · 3 pages  (" in out, out
+    code, out, _ = run("--index", path, "--json", "search", "longtable", "--granularity", "root")
+    assert code == 0 and json.loads(out.splitlines()[0])["label"].endswith(" · 3 pages")
     code, _, err = run("--index", path, "classify", "--labels", "a,b", "--write", "--key", "label")
     assert code == EXIT_USER_ERROR and "display label" in err

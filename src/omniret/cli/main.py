@@ -252,12 +252,16 @@ def _snippet(h: dict[str, Any]) -> str:
 
 
 def _place(h: dict[str, Any]) -> str:
-    """Where a hit is, for people: its label (``talk.mp4 @ 01:23–01:33``, ``book.pdf p. 2``) next to its path."""
-    meta, span = h.get("metadata"), h.get("span")
-    label = meta.get("label") if isinstance(meta, dict) else None
-    if isinstance(label, str) and label:
-        return f"{label}  ({h['uri']})"
-    return f"{h['uri']} [{span[0]:.0f}-{span[1]:.0f}]" if span else h["uri"]
+    """Where a hit (``Hit.to_dict()``) is, for people: its label (``talk.mp4 @ 01:23–01:33``, ``book.pdf p. 2``,
+    a document's title and page count) next to its path."""
+    from omniret.items import Modality, display_label
+
+    uri, span = h["uri"], h.get("span")
+    label = h.get("label") or display_label(Modality(h["modality"]), uri, h.get("parent_id"), h.get("text"),
+                                            h.get("metadata"))
+    if label != os.path.basename(uri):
+        return f"{label}  ({uri})"
+    return f"{uri} [{span[0]:.0f}-{span[1]:.0f}]" if span else uri
 
 
 @cli.command("remove")

@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omniret.items import Hit, Item
+from omniret.items import Hit, Item, display_label
 
 Scalar = str | int | float | bool | None
 
 #: request fields that are :meth:`Index.search` keyword arguments under the same name
-SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "hubness", "gap",
+SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "granularity", "hubness", "gap",
                   "compose", "alpha", "beta", "hybrid", "like", "negative", "candidates")
 
 
@@ -37,6 +37,8 @@ class SearchRequest(BaseModel):
     mtime_min: float | None = None
     mtime_max: float | None = None
     rollup: bool | None = Field(None, description="return files instead of chunks/segments")
+    granularity: Literal["item", "parent", "root"] | None = Field(
+        None, description="item: the matches; parent: files and pages; root: whole documents")
     hubness: Literal["none", "is", "qbnorm", "dbnorm", "dualdis"] | None = None
     gap: Literal["none", "center", "calibrate"] | None = None
     compose: Literal["sum", "weimo", "pdv"] | None = Field(None, description="image+text composition")
@@ -59,6 +61,8 @@ class HitOut(BaseModel):
     modality: str
     uri: str = Field(description="the file's path relative to the server's root folder (never an absolute server path)")
     name: str
+    label: str = Field("", description="how the hit reads: a page or a segment (book.pdf p. 2, talk.mp4 @ 01:23–01:33), "
+                                       "a document's title and page count, else the file name")
     parent_id: str | None = None
     span: list[float] | None = None
     text: str | None = None
@@ -76,6 +80,7 @@ class HitOut(BaseModel):
         return cls(id=hit.id, score=float(getattr(hit, "score", score or 0.0)), modality=mod,
                    uri=os.path.basename(hit.uri) if uri is None else uri,
                    name=os.path.basename(hit.uri), parent_id=hit.parent_id,
+                   label=display_label(hit.modality, hit.uri, hit.parent_id, hit.text, hit.metadata),
                    span=list(hit.span) if hit.span is not None else None, text=hit.text,
                    metadata=_jsonable(hit.metadata), media_url=f"/media/{hit.id}",
                    thumb_url=f"/thumbs/{hit.id}" if has_picture else None)

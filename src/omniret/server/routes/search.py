@@ -28,6 +28,7 @@ _MULTIPART = {"type": "object", "properties": {
     "k": {"type": "integer", "minimum": 1, "maximum": 1000},
     "modality": {"type": "array", "items": {"type": "string", "enum": ["text", "image", "audio", "video", "document"]}},
     "alpha": {"type": "number"}, "beta": {"type": "number"}, "rollup": {"type": "boolean"},
+    "granularity": {"type": "string", "enum": ["item", "parent", "root"]},
     "like": {"type": "array", "items": {"type": "string"}}, "negative": {"type": "array", "items": {"type": "string"}},
 }}
 _SEARCH_BODY = {"requestBody": {"required": True, "content": {

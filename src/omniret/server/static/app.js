@@ -27,12 +27,19 @@
     if (k > 0) out.k = Math.min(k, 1000);
     if ($("modality").value) out.modality = [$("modality").value];
     if ($("path-glob").value.trim()) out.path_glob = $("path-glob").value.trim();
+    if ($("granularity").value) out.granularity = $("granularity").value;
     for (const id of ["compose", "hubness", "hybrid"]) if ($(id).value) out[id] = $(id).value;
     return out;
   }
 
+  function clearResults() {
+    results.replaceChildren();
+    statusEl.textContent = "";
+  }
+
   async function runSearch(extra) {
     showError("");
+    clearResults();  /* a new query never shows the last one's results under its own status or error */
     const opts = Object.assign(options(), extra || {});
     const text = q.value.trim();
     const file = fileInput.files && fileInput.files[0];
@@ -105,7 +112,7 @@
       "aria-label": `More like ${hit.name}`, text: "More like this" });
     more.addEventListener("click", () => runSearch({ like: [hit.id] }));
     const body = el("div", { class: "body" }, [
-      el("span", { class: "name", text: hit.name }),
+      el("span", { class: "name", text: hit.label || hit.name, title: hit.uri }),
       el("span", { class: "meta", text: `#${rank} · ${hit.modality} · ${hit.score.toFixed(3)}${where}` }),
       hit.modality === "text" && hit.text ? el("p", { class: "snippet", text: hit.text.slice(0, 400) }) : null,
       el("div", { class: "actions" }, [more,
@@ -123,9 +130,9 @@
     previewUrl = null;
     const has = !!file;
     $("query-preview").hidden = !has;
-    if (!has) { fileInput.value = ""; return; }
-    $("query-preview-name").textContent = file.name;
     const img = $("query-preview-img");
+    if (!has) { fileInput.value = ""; img.hidden = true; img.removeAttribute("src"); return; }
+    $("query-preview-name").textContent = file.name;
     if (file.type.startsWith("image/")) { previewUrl = URL.createObjectURL(file); img.src = previewUrl; img.hidden = false; }
     else { img.hidden = true; }
   }
