@@ -251,14 +251,23 @@ def test_every_shell_example_runs(home: Path) -> None:
     assert ran >= 17
 
 
-def test_the_python_example_runs(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_python_example_runs_as_a_script(home: Path) -> None:
+    """Saved as a file and run with ``python`` as a user would: no ``if __name__ == "__main__":`` guard."""
+    import subprocess
+    import sys
+
     (block,) = [b for b in blocks(README.read_text(encoding="utf-8")) if b.lang == "python"]
-    scope: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(block.code, f"{README}:{block.line}", "exec"), scope)  # noqa: S102 - our own README
-    printed = capsys.readouterr().out.splitlines()
+    script = home / "example.py"
+    script.write_text(block.code + "print('labels', len(labels), 'hits', len(hits))\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    r = subprocess.run([sys.executable, str(script)], cwd=home, env=env, capture_output=True, text=True,
+                       timeout=900, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    printed = r.stdout.splitlines()
     assert re.fullmatch(r"\d+ \[.*\]", printed[0]), printed[0]  # report.new, report.failed
-    assert len(printed) == 6 and all(Path(x.split()[1]).suffix for x in printed[1:])  # five image hits
-    assert scope["labels"] and scope["hits"]
+    assert len(printed) == 7 and all(Path(x.split()[1]).suffix for x in printed[1:6])  # five image hits
+    assert re.fullmatch(r"labels [1-9]\d* hits [1-9]\d*", printed[6]), printed[6]
+    assert "Traceback" not in r.stderr
 
 
 def test_install_and_test_commands_agree_with_the_project(home: Path) -> None:
