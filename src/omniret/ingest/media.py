@@ -55,6 +55,7 @@ import numpy as np
 
 from omniret.ingest.documents import MIN_BLOCK_CHARS, PageData, SectionData, decode_pdf, document_items
 from omniret.items import Item, Modality, make_id
+from omniret.media.document import StructuredDoc
 
 __all__ = ["MIN_BLOCK_CHARS", "MediaConfig", "MediaPayload", "MediaWork", "PageData", "SectionData",
            "decode_media", "media_items"]
@@ -103,10 +104,12 @@ class MediaPayload:
     segments: list[SegmentData] = field(default_factory=list)
     pages: list[PageData] = field(default_factory=list)
     sections: list[SectionData] = field(default_factory=list)  # of a paged document, in document order
+    doc: StructuredDoc | None = None  # HTML, Office, EPUB, e-mail: omniret.ingest.structured
 
     def n_items(self) -> int:
         return (1 + len(self.spans) + len(self.segments) + sum(bool(s.ocr) for s in self.segments)
-                + sum(1 + len(p.blocks) for p in self.pages) + len(self.sections))
+                + sum(1 + len(p.blocks) for p in self.pages) + len(self.sections)
+                + (self.doc.pieces() if self.doc is not None else 0))
 
 
 # -- decoding (worker side) -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from omniret.encoders.base import Encoder
 from omniret.errors import MediaError, OmniretError
 from omniret.ingest.documents import PARTIAL, page_items_count
 from omniret.ingest.media import MediaConfig, MediaWork, decode_media, media_items
+from omniret.ingest.structured import decode_structured, is_structured, structured_items
 from omniret.ingest.work import (
     DECODED_MODALITIES,
     DEFERRED_HASH,
@@ -97,6 +98,9 @@ def decode_file(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
             return _decode_image(task, config)
         if task.modality is Modality.TEXT:
             return _decode_text(task, config)
+        if task.modality is Modality.DOCUMENT and is_structured(task.uri):
+            return DecodedFile(task, media=decode_structured(task.uri, config.chunk_chars, config.chunk_overlap,
+                                                           config.preprocess))
         return DecodedFile(task, media=decode_media(task.uri, task.modality, config.media, config.preprocess))
     except MediaError as e:
         return DecodedFile(task, error=e.reason)
@@ -316,7 +320,8 @@ def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool, pages: tuple
     if d.media is not None:
         base = {"name": os.path.basename(t.uri), "size": t.size}
         common = {"content_hash": t.content_hash, "mtime": t.mtime_ns / 1e9}
-        part = media_items(t.uri, t.modality, d.media, base, common, has_audio_model, pages)
+        part = (structured_items(t.uri, d.media, base, common) if d.media.doc is not None
+                else media_items(t.uri, t.modality, d.media, base, common, has_audio_model, pages))
         work.items.extend(part.items)
         work.texts.extend(part.texts)
         work.pixels.extend(part.pixels)

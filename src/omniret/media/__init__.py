@@ -5,7 +5,9 @@
 :class:`~omniret.media.text.TextDocument`, the sequence of its chunks); audio →
 :func:`~omniret.media.audio.load_audio` (an :class:`~omniret.media.audio.AudioClip`); video →
 :func:`~omniret.media.video.load_video` (a :class:`~omniret.media.video.DecodedVideo`); PDF →
-:func:`~omniret.media.pdf.iter_pages` (a lazy iterator of :class:`~omniret.media.pdf.PdfPage`). Heavy imports (Pillow, numpy, charset-normalizer) happen on
+:func:`~omniret.media.pdf.iter_pages` (a lazy iterator of :class:`~omniret.media.pdf.PdfPage`); other documents
+(HTML, Word, PowerPoint, Excel, EPUB, OpenDocument text, e-mail; the registry :mod:`~omniret.media.formats`) →
+:func:`~omniret.media.formats.read_document` (a :class:`~omniret.media.document.StructuredDoc`). Heavy imports (Pillow, numpy, charset-normalizer) happen on
 first use, not on ``import omniret.media``.
 May import ``methods`` and the core (``items``, ``errors``); never models or storage.
 """
@@ -29,6 +31,8 @@ _OPTIONS[Modality.VIDEO] = frozenset({"sample_fps", "segment_seconds", "frames_p
                                       "scene_min_seconds", "ocr"})
 _OPTIONS[Modality.DOCUMENT] = frozenset({"ocr", "ocr_dpi", "blocks", "render", "image_size", "max_pages",
                                          "password"})
+#: options of the structured-document readers (HTML, Office, OpenDocument, EPUB, e-mail: media.formats)
+_DOC_OPTIONS = frozenset({"chunk_chars", "chunk_overlap", "max_bytes", "max_unpacked", "max_rows", "max_depth"})
 _PENDING: dict[Modality, str] = {}
 
 
@@ -44,6 +48,8 @@ def decode(path: str | os.PathLike[str], modality: Modality | str, **opts: Any) 
     mod = Modality.parse(modality)
     if mod in _PENDING:
         raise MediaError(uri, _PENDING[mod])
+    if mod is Modality.DOCUMENT and _structured(uri):
+        return _decode_document(uri, opts)
     unknown = set(opts) - _OPTIONS[mod]
     if unknown:
         raise OmniretError(
@@ -70,6 +76,25 @@ def decode(path: str | os.PathLike[str], modality: Modality | str, **opts: Any) 
     from omniret.media.text import load_text
 
     return load_text(uri, **opts)
+
+
+def _structured(uri: str) -> bool:
+    """A document of the structured formats (by extension); anything else is tried as a PDF."""
+    from omniret.media.formats import format_for
+
+    fmt = format_for(uri)
+    return fmt is not None and fmt.walk and fmt.name != "pdf"
+
+
+def _decode_document(uri: str, opts: dict[str, Any]) -> Any:
+    from omniret.media.document import DocOptions
+    from omniret.media.formats import read_document
+
+    unknown = set(opts) - _DOC_OPTIONS
+    if unknown:
+        raise OmniretError(f"unknown option(s) {', '.join(sorted(unknown))} for document decoding; "
+                           f"choose from {', '.join(sorted(_DOC_OPTIONS))}")
+    return read_document(uri, DocOptions(**opts))
 
 
 __all__ = ["decode"]

@@ -13,7 +13,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"GIF8", "a GIF image"),
-    (b"PK\x03\x04", "a ZIP archive"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office/OpenDocument/EPUB file)"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"\x7fELF", "an executable"),
     (b"MZ", "an executable"),
@@ -66,7 +66,14 @@ def describe(head: bytes) -> str:
         if head.startswith(magic):
             return what
     if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image"
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"):
+            return "a HEIC/HEIF image"
         return "an MP4/MOV file"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "a legacy Office file (.doc/.xls/.ppt) or an encrypted one"
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return "WAV audio"
     if looks_like_text(head):

@@ -1,7 +1,7 @@
 """Image decoding with Pillow: always RGB, oriented, fully decoded, or a :class:`MediaError`.
 
-:func:`load_image` opens any format Pillow reads (JPEG, PNG, WebP, GIF, BMP, TIFF…) and returns
-an 8-bit RGB image:
+:func:`load_image` opens any format Pillow reads (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF…, and HEIC
+through the pillow-heif plugin, registered on first use) and returns an 8-bit RGB image:
 
 - JPEG with ``target_size``: DCT-domain downscaling (``Image.draft``), which decodes at 1/2, 1/4
   or 1/8 scale for a large speed-up, choosing the smallest scale whose short side is still
@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 
 from omniret.errors import MediaError
 from omniret.media._io import describe, file_size, open_binary
@@ -47,6 +48,8 @@ DEFAULT_MAX_PIXELS = 178_956_970
 #: The longest side an image keeps before a short-side resize, as a multiple of its short side.
 MAX_ASPECT = 16
 
+_HEIF_REGISTERED = False
+_HEIF_LOCK = threading.Lock()
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
@@ -92,6 +95,8 @@ def load_image(
 
 def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> ImageFile.ImageFile:
     """Read the header and apply the pixel limit (no pixel data decoded yet)."""
+    _plugin_for(uri, f.read(32))
+    f.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -166,6 +171,49 @@ def _tiff_array_to_rgb(uri: str, arr: np.ndarray, axes: str) -> Image.Image:
         raise MediaError(uri, f"unsupported TIFF layout (axes {axes!r})")
     out = arr if arr.dtype == np.uint8 else _to_uint8(arr, sixteen_bit=arr.dtype in (np.uint16, np.int16))
     return to_rgb(Image.fromarray(np.ascontiguousarray(out)), uri)
+
+
+def _plugin_for(uri: str, head: bytes) -> None:
+    """Make sure Pillow can open a HEIF/HEIC or AVIF file (by its ``ftyp`` brand, whatever its name).
+
+    HEIC (iPhone photos) needs pillow-heif, registered as a Pillow plugin on first use; AVIF is read by
+    Pillow's own AVIF plugin when Pillow was built with libavif (recent wheels are; checked with
+    ``PIL.features.check("avif")``), else by pillow-heif where its libheif decodes AVIF (before 1.0).
+    """
+    brand = heif_brand(head)
+    if brand is None:
+        return
+    if brand == "avif" and features.check("avif"):
+        return
+    with _HEIF_LOCK:  # decode threads may meet their first HEIC at the same time
+        _register_heif(uri, brand)
+
+
+def _register_heif(uri: str, brand: str) -> None:
+    global _HEIF_REGISTERED
+    if not _HEIF_REGISTERED:
+        try:
+            import pillow_heif
+        except ImportError as e:
+            if brand == "avif":
+                raise MediaError(uri, "this Pillow reads no AVIF images (built without libavif): "
+                                      "pip install -U pillow") from e
+            raise MediaError(uri, "HEIC/HEIF images need the pillow-heif package: pip install pillow-heif "
+                                  "(or pip install 'omniret[media]')") from e
+        pillow_heif.register_heif_opener()
+        _HEIF_REGISTERED = True
+
+
+def heif_brand(head: bytes) -> str | None:
+    """``"heif"`` or ``"avif"`` for the first bytes of an ISO-BMFF still image, else ``None``."""
+    if head[4:8] != b"ftyp":
+        return None
+    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(len(head), 32), 4)}
+    if brands & {b"avif", b"avis"}:
+        return "avif"
+    if brands & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}:
+        return "heif"
+    return None
 
 
 def _load(uri: str, im: Image.Image) -> None:

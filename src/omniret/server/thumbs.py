@@ -9,7 +9,8 @@ A thumbnail is a JPEG whose longer side is at most ``size`` pixels, made from:
   ``metadata["page"]``; a layout block: its page; the whole document: its first page) rendered by pypdfium2;
 - a video item or segment: the frame at the start of its span (PyAV), or the first frame.
 
-Items of other kinds (text, audio) have no picture: :class:`NoThumbnail` says so.
+Items of other kinds (text, audio; sections of HTML, Office, EPUB and e-mail files; attachments inside
+an e-mail) have no picture: :class:`NoThumbnail` says so.
 
 The cache key is the item id, its content hash (or the source file's size and mtime when the item
 has none) and the size, so a changed file gets a fresh thumbnail and a stale one is never served.
@@ -67,6 +68,10 @@ def thumbnail(item: Item, cache: str | os.PathLike[str], *, size: int = DEFAULT_
         raise OmniretError(f"thumbnail size must be an integer from 16 to {MAX_SIZE}, got {size!r}")
     if item.modality not in (Modality.IMAGE, Modality.DOCUMENT, Modality.VIDEO):
         raise NoThumbnail(f"item {item.id} is {item.modality.value}, which has no picture to show")
+    if item.metadata.get("attachment"):
+        raise NoThumbnail(f"item {item.id} is an attachment inside {os.path.basename(item.uri)}; open the file to see it")
+    if item.modality is Modality.DOCUMENT and not item.uri.lower().endswith(".pdf"):
+        raise NoThumbnail(f"item {item.id} is part of {os.path.basename(item.uri)}; only PDF pages are rendered")
     folder = Path(os.fspath(cache))
     out = folder / cache_key(item, size)
     if out.is_file():

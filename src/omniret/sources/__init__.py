@@ -1,5 +1,6 @@
 """Sources: walking files, folders and globs; content hashing; change detection. No decoding here.
-May import ``store`` (source states), ``media`` (safe file reads) and the core; never decodes.
+May import ``store`` (source states), ``media`` (safe file reads, the document formats' extensions) and
+the core; never decodes.
 """
 
 from __future__ import annotations

@@ -33,16 +33,20 @@ from types import MappingProxyType
 
 from omniret.errors import OmniretError
 from omniret.items import Modality
+from omniret.media.formats import document_extensions
 
-#: Extension (lower case, no dot) → modality. Later issues add decoders; the table is complete now.
+#: Extension (lower case, no dot) → modality. Documents (PDF, HTML, Office, OpenDocument, EPUB, e-mail)
+#: come from the format registry, :data:`omniret.media.formats.FORMATS`. A file is listed whether or not
+#: its decoder's optional library is installed: a missing one is the file's failure reason, by name.
 MODALITY_BY_EXTENSION: MappingProxyType[str, Modality] = MappingProxyType(
     {
-        **dict.fromkeys(("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "svg", "svgz"),
+        **dict.fromkeys(("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "svg", "svgz", "heic", "heif",
+                         "avif"),
                         Modality.IMAGE),
         **dict.fromkeys(("txt", "md", "markdown", "rst"), Modality.TEXT),
         **dict.fromkeys(("wav", "mp3", "flac", "ogg", "m4a"), Modality.AUDIO),
         **dict.fromkeys(("mp4", "mkv", "webm", "mov"), Modality.VIDEO),
-        "pdf": Modality.DOCUMENT,
+        **dict.fromkeys(sorted(document_extensions()), Modality.DOCUMENT),
     }
 )
 
