@@ -7,7 +7,6 @@ format. Searches run in worker threads and may overlap each other and an ``add``
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import shutil
@@ -24,6 +23,7 @@ from omniret.ingest.work import AddReport
 from omniret.items import Hit, Item, make_id
 from omniret.server.errors import HTTPProblem
 from omniret.server.settings import ServerSettings
+from omniret.server.uploads import Pending, Uploads
 
 #: leading bytes of the sound formats a query upload is recognised as
 _AUDIO_MAGIC = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"FORM")
@@ -43,6 +43,10 @@ class Service:
         self.thumb_dir = self.root / "thumbs"
         self.query_tmp = Path(tempfile.mkdtemp(prefix="omniret-query-"))
         self._base: str | None = None  # see _source_base
+        self.uploads = Uploads.of_index(index, self.upload_dir)
+        if settings.writes_enabled:  # leftovers of uploads killed in an earlier run
+            with self.write_lock:
+                self.uploads.cleanup()
 
     def close(self) -> None:
         shutil.rmtree(self.query_tmp, ignore_errors=True)
@@ -174,20 +178,9 @@ class Service:
         kind = "audio" if head.startswith(_AUDIO_MAGIC) and not head[8:12] == b"WEBP" else "image"
         return path, kind
 
-    def store_upload(self, src: Any, filename: str) -> Path:
-        """Keep an uploaded file for indexing at ``<index>/uploads/<content hash>/<name>``."""
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.upload_dir, prefix=".part-")
-        digest = hashlib.blake2b(digest_size=8)
-        with os.fdopen(fd, "wb") as out:
-            while chunk := src.read(_COPY_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        folder = self.upload_dir / digest.hexdigest()
-        folder.mkdir(exist_ok=True)
-        final = folder / filename
-        os.replace(tmp, final)
-        return final
+    def receive_upload(self, src: Any, filename: str) -> Pending:
+        """Receive an uploaded file for indexing (placed and indexed by :meth:`add_uploads`)."""
+        return self.uploads.receive(src, filename)
 
     # -- writing --------------------------------------------------------------------------
     def add(self, paths: Sequence[str], *, prune: bool = False, confine: Sequence[str] | None = None) -> AddReport:
@@ -201,29 +194,32 @@ class Service:
             self._widen_base(paths)
         return report
 
-    def add_uploads(self, files: Sequence[Path]) -> tuple[AddReport, list[str]]:
-        """Index uploaded files; files that could not be indexed are deleted again and reported."""
-        report = self.add([str(f) for f in files], confine=[str(self.upload_dir)])
-        bad = {os.path.realpath(u) for u, _ in report.failed + report.skipped}
-        ids = []
-        for f in files:
-            real = os.path.realpath(f)
-            if real in bad or self.index.get(make_id(real)) is None:
-                shutil.rmtree(f.parent, ignore_errors=True)
-            else:
-                ids.append(make_id(real))
+    def add_uploads(self, received: Sequence[Pending]) -> tuple[AddReport, list[str]]:
+        """Place and index received uploads; a file that could not be indexed is deleted again, unless an
+        item points at it (see :mod:`omniret.server.uploads`), and reported."""
+        with self.write_lock:
+            self.uploads.cleanup()
+            files = [self.uploads.place(p) for p in received]
+            report = self.index.add([str(f) for f in files], workers=0, confine=(str(self.upload_dir),))
+            self._widen_base([str(self.upload_dir)])
+            ids = []
+            for f in files:
+                if self.uploads.release(f):
+                    continue
+                ids.append(make_id(str(f)))
         if not ids and (report.failed or report.skipped):
             reasons = "; ".join(f"{os.path.basename(u)}: {r}" for u, r in (report.failed + report.skipped)[:5])
             raise HTTPProblem(400, f"nothing could be indexed: {reasons}")
         return report, ids
 
     def remove(self, item_id: str) -> int:
-        """Remove an item; a whole file (an item without parent) goes with all its parts."""
+        """Remove an item; a whole file (an item without parent) goes with all its parts, and an uploaded
+        file with it (a twin upload of the same bytes keeps its own)."""
         item = self.get(item_id)
         with self.write_lock:
             n = self.index.remove([item.uri] if item.parent_id is None else [item.id])
-        if item.parent_id is None and Path(item.uri).parent.parent == self.upload_dir:
-            shutil.rmtree(Path(item.uri).parent, ignore_errors=True)
+            if item.parent_id is None:
+                self.uploads.release(item.uri)
         return n
 
 

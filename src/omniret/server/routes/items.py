@@ -45,8 +45,14 @@ async def add_items(request: Request, credentials: Credentials) -> Any:
         files = uploads(await read_form(request, max_files=MAX_UPLOAD_FILES))
         if not files:
             raise HTTPProblem(400, "no file uploaded; send multipart/form-data with one or more 'file' fields")
-        saved = [await run_in_threadpool(svc.store_upload, f.file, client_filename(f.filename)) for f in files]
-        report, ids = await run_in_threadpool(svc.add_uploads, saved)
+        received = []
+        try:
+            for f in files:
+                received.append(await run_in_threadpool(svc.receive_upload, f.file, client_filename(f.filename)))
+            report, ids = await run_in_threadpool(svc.add_uploads, received)
+        finally:
+            for r in received:  # placed ones are gone from their temporary name already
+                svc.uploads.discard(r)
     out = report.to_dict()
     scrub = request.app.state.scrub
     failed = [{"uri": scrub(f["uri"]), "reason": scrub(f["reason"])} for f in out["failed"] + out["skipped"]]
