@@ -57,12 +57,13 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving an app in a thread on a free loopback port."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, **config_kwargs: object) -> None:
         import uvicorn
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                **config_kwargs)  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

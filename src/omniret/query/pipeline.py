@@ -70,8 +70,11 @@ class StageOptions:
                                      ("compose", self.compose, COMPOSE), ("hybrid", self.hybrid, HYBRID)):
             if value not in choices:
                 raise QueryError(f"unknown {name} method {value!r}; choose from {', '.join(choices)}")
-        if not isinstance(self.k, int) or self.k < 1:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise QueryError(f"k must be a positive integer, got {self.k!r}")
+        c = self.candidates
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1):
+            raise QueryError(f"candidates must be a positive integer, got {c!r}")
         if self.hubness != "none" and self.gap != "none":
             raise QueryError("hubness and gap corrections are exclusive (the hubness statistics are computed "
                              "on uncorrected scores); pick one of them")

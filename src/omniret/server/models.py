@@ -7,13 +7,25 @@ uses none of them works with any library version.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from omniret.items import Hit, Item, display_label
 
 Scalar = str | int | float | bool | None
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON ``true`` is not the number 1 (pydantic's lax mode would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+#: an int / float field that refuses booleans but still takes form strings ("10")
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 #: request fields that are :meth:`Index.search` keyword arguments under the same name
 SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "granularity", "hubness", "gap",
@@ -29,24 +41,24 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(None, max_length=10_000, description="query text (with an upload: the edit)")
-    k: int = Field(10, ge=1, le=1000, description="number of hits")
+    k: Int = Field(10, ge=1, le=1000, description="number of hits")
     modality: list[Literal["text", "image", "audio", "video", "document"]] | None = Field(
         None, description="only these modalities")
     path_glob: str | None = Field(None, max_length=1000, description="only items whose path matches")
     where: dict[str, Scalar] | None = Field(None, description="metadata equality filters")
-    mtime_min: float | None = None
-    mtime_max: float | None = None
+    mtime_min: Float | None = None
+    mtime_max: Float | None = None
     rollup: bool | None = Field(None, description="return files instead of chunks/segments")
     granularity: Literal["item", "parent", "root"] | None = Field(
         None, description="item: the matches; parent: files and pages; root: whole documents")
     hubness: Literal["none", "is", "qbnorm", "dbnorm", "dualdis"] | None = None
     gap: Literal["none", "center", "calibrate"] | None = None
     compose: Literal["sum", "weimo", "pdv"] | None = Field(None, description="image+text composition")
-    alpha: float | None = Field(None, ge=-100, le=100)
-    beta: float | None = Field(None, ge=-100, le=100)
+    alpha: Float | None = Field(None, ge=-100, le=100)
+    beta: Float | None = Field(None, ge=-100, le=100)
     hybrid: Literal["none", "rrf", "minmax", "zscore"] | None = Field(None, description="fuse with BM25")
     negative: str | list[str] | None = Field(None, description="text(s) to steer away from")
-    candidates: int | None = Field(None, ge=1, le=100_000, description="ANN candidates re-ranked by the stages")
+    candidates: Int | None = Field(None, ge=1, le=100_000, description="ANN candidates re-ranked by the stages")
     like: list[str] | None = Field(None, min_length=1, max_length=100, description="more like these item ids")
 
     def options(self) -> dict[str, Any]:
@@ -104,8 +116,8 @@ class ClassifyRequest(BaseModel):
     labels: list[str] = Field(..., min_length=1, max_length=10_000)
     where: dict[str, Scalar] | None = None
     ids: list[str] | None = Field(None, min_length=1, max_length=10_000)
-    k: int = Field(1, ge=1, le=100)
-    threshold: float | None = Field(None, ge=-1.0, le=1.0)
+    k: Int = Field(1, ge=1, le=100)
+    threshold: Float | None = Field(None, ge=-1.0, le=1.0)
     templates: str | list[str] | None = None
     descriptions: dict[str, list[str]] | str | None = Field(
         None, description='label -> sentences, or the name of a shipped set ("sounds": ReCLAP-style sound descriptions)')

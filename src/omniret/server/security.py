@@ -222,11 +222,20 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+MAX_NAME = 120
+
+
 def client_filename(name: Any) -> str:
-    """A safe base name for an uploaded file: no folders, no control or shell-special characters."""
+    """A safe base name for an uploaded file: no folders, no control or shell-special characters, at
+    most :data:`MAX_NAME` characters — a long name is cut in its stem, so it keeps its extension (which
+    decides how the file is read)."""
     base = os.path.basename(str(name or "upload").replace("\\", "/")) or "upload"
     safe = re.sub(r"[^\w.\- ]", "_", base).strip(" .") or "upload"
-    return safe[:120]
+    if len(safe) <= MAX_NAME:
+        return safe
+    stem, ext = os.path.splitext(safe)
+    ext = ext if len(ext) <= 16 else ""
+    return (stem[: MAX_NAME - len(ext)].rstrip(" .") or "upload") + ext
 
 
 #: the bearer credentials of a request (``None`` when absent), for write routes

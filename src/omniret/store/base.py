@@ -153,7 +153,7 @@ def check_queries(queries: np.ndarray, k: int, dim: int, space: str) -> np.ndarr
     q = np.asarray(queries, dtype=np.float32)
     if q.ndim == 1:
         q = q[None, :]
-    if not isinstance(k, int | np.integer) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise QueryError(f"k must be a positive integer, got {k!r}")
     if q.ndim != 2 or q.shape[1] != dim:
         raise QueryError(f"queries of shape {q.shape} for space {space!r} of dim {dim}; pass (n, {dim})")

@@ -249,7 +249,7 @@ def _write_labels(store: Store, items: Sequence[Item], picks: Sequence[tuple[Any
 
 
 def _check(k: int, threshold: float | None, temperature: float, key: str) -> None:
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise QueryError(f"k must be a positive integer, got {k!r}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise QueryError(f"threshold is a probability: give a value in [0, 1], got {threshold}")

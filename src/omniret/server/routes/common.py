@@ -32,11 +32,18 @@ def body_kind(request: Request) -> str:
 
 
 async def json_model(request: Request, model: type[M]) -> M:
+    return validate(model, parse_json(await request.body() or b"null", "request body"))
+
+
+def parse_json(data: str | bytes, what: str) -> Any:
+    """``json.loads`` with a 400 naming ``what`` for bad JSON, including nesting too deep to parse."""
     try:
-        data = json.loads(await request.body() or b"null")
+        return json.loads(data)
+    except RecursionError:
+        raise HTTPProblem(400, f"{what} is nested too deeply to be parsed; a search request needs at most a few "
+                               "levels of JSON") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise HTTPProblem(400, f"request body is not valid JSON ({type(e).__name__})") from None
-    return validate(model, data)
+        raise HTTPProblem(400, f"{what} is not valid JSON ({type(e).__name__})") from None
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -67,10 +74,7 @@ def form_fields(form: FormData, list_fields: tuple[str, ...], json_fields: tuple
         if key in list_fields:
             out[key] = [s for v in values for s in v.split(",") if s] if key == "modality" else values
         elif key in json_fields:
-            try:
-                out[key] = json.loads(values[-1])
-            except ValueError:
-                raise HTTPProblem(400, f"form field {key!r} must be JSON (e.g. {{\"k\": \"v\"}})") from None
+            out[key] = parse_json(values[-1], f"form field {key!r} (JSON, e.g. {{\"k\": \"v\"}})")
         else:
             out[key] = values[-1]
     return out

@@ -60,11 +60,13 @@ async def search(request: Request) -> SearchResponse:
                           took_ms=(time.perf_counter() - t0) * 1000)
 
 
-@router.post("/classify", response_model=ClassifyResponse, responses={401: {}, 403: {}})
-def classify(body: ClassifyRequest, request: Request,
-             credentials: Credentials) -> Any:
+@router.post("/classify", response_model=ClassifyResponse, responses={400: {}, 401: {}, 403: {}, 422: {}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": ClassifyRequest.model_json_schema()}}}})
+async def classify(request: Request, credentials: Credentials) -> Any:
     """Zero-shot labels for indexed items; ``write: true`` stores them (needs the token)."""
     svc = service(request)
+    body = await json_model(request, ClassifyRequest)
     if body.write:
         check_token(svc.settings, credentials)
-    return ClassifyResponse(results=svc.classify(body.labels, body.options()))
+    return ClassifyResponse(results=await run_in_threadpool(svc.classify, body.labels, body.options()))
