@@ -7,6 +7,11 @@ It prints p50/p90/p99 latency, throughput and error counts as Markdown (and JSON
 
     .venv/bin/python bench/load_bench.py --clients 50 --seconds 30            # fake encoder
     .venv/bin/python bench/load_bench.py --model offline --clients 50 --seconds 30
+    .venv/bin/python bench/load_bench.py --model offline --batching both --repeats 2   # batching off vs on
+
+``--batching`` turns the server's query micro-batching (``ServerSettings.batch_queries``) on or off;
+``both`` runs the two alternately on copies of the same index, for a side-by-side comparison;
+``--before-src OLD/src`` adds runs of an older checkout's server (``before``) to the rotation.
 
 ``--model fake`` uses the deterministic test encoder (``tests/fakes.py``): it measures the HTTP
 layer, the store and the locks, not a neural network. ``--model offline`` runs the built-in model.
@@ -20,6 +25,7 @@ import io
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,7 +80,9 @@ def build(folder: Path, model: str, n_images: int, n_notes: int) -> Path:
     return folder / "idx"
 
 
-def serve(index: str, port: int, model: str) -> None:
+def serve(index: str, port: int, model: str, batching: bool) -> None:
+    from dataclasses import fields
+
     import uvicorn
 
     from omniret.server.app import create_app
@@ -82,8 +90,27 @@ def serve(index: str, port: int, model: str) -> None:
 
     if model == "fake":
         _register_fake()
-    app = create_app(index, ServerSettings(token=TOKEN, max_upload_bytes=8 << 20))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    extra: dict[str, Any] = {}
+    if "batch_queries" in {f.name for f in fields(ServerSettings)}:  # absent in a --before-src checkout
+        extra["batch_queries"] = batching
+    try:
+        from omniret.server.protocol import header_timeout_protocol
+
+        http: Any = header_timeout_protocol()
+    except ImportError:
+        http = "auto"
+    settings = ServerSettings(token=TOKEN, max_upload_bytes=8 << 20, **extra)
+    app = create_app(index, settings)
+    svc = app.state.service
+    if batching:  # report the batch sizes at exit (stderr), to see what the batcher did
+        import atexit
+
+        def report() -> None:
+            sizes = np.asarray([n for b in getattr(svc.index, "_batchers", {}).values() for n in b.batch_sizes] or [0])
+            print(f"batches: {len(sizes)}, mean size {sizes.mean():.1f}, max {sizes.max()}", file=sys.stderr)
+
+        atexit.register(report)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http)
 
 
 async def _searcher(client: Any, deadline: float, lat: list[float], errors: list[str], rng: random.Random) -> None:
@@ -123,7 +150,9 @@ async def drive(url: str, clients: int, seconds: float, add_every: float) -> dic
 
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
-        await client.post("/search", json={"text": "warm up", "k": 10})
+        await client.post("/search", json={"text": "warm up", "k": 10})  # loads the text model
+        warm = {"file": ("warmup.png", _png(np.random.default_rng(99)), "image/png")}
+        await client.post("/items", files=warm, headers={"Authorization": f"Bearer {TOKEN}"})  # the image model
         lat: list[float] = []
         adds: list[float] = []
         errors: list[str] = []
@@ -164,6 +193,32 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) ->
     raise RuntimeError("server did not come up")
 
 
+def run_one(index: Path, model: str, config: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Start a server on ``index`` (``config``: batching ``on`` or ``off``, or ``before``: the code of
+    ``--before-src``), drive the load, stop it; the measured row."""
+    port = _free_port()
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if config == "before":
+        env["PYTHONPATH"] = os.pathsep.join([args.before_src, env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(index), "--port", str(port),
+                             "--model", model, "--batching", "off" if config == "before" else config], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_up(url, proc)
+        res = asyncio.run(drive(url, args.clients, args.seconds, args.add_every))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    res.update(model=model, batching=config)
+    return res
+
+
+def _row(r: dict[str, Any]) -> str:
+    return (f"| {r['model']} | {r['batching']} | {r['clients']} | {r['seconds']} | {r['searches']} | "
+            f"{r['throughput_rps']:.1f} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | {r['p99_ms']:.0f} | "
+            f"{r['p99_ms'] / r['p50_ms']:.1f} | {r['adds']} | {r['add_p50_ms']:.0f} | {r['errors']} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="fake")
@@ -172,38 +227,42 @@ def main() -> None:
     ap.add_argument("--add-every", type=float, default=1.0, help="seconds between uploads")
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--notes", type=int, default=500)
+    ap.add_argument("--batching", choices=["on", "off", "both"], default="on",
+                    help="query micro-batching in the server; 'both' alternates off and on runs")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each configuration (alternating)")
+    ap.add_argument("--before-src", default=None,
+                    help="also run the server from this src folder (a checkout of an older omniret) as 'before'")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.model)
+        serve(args.serve, args.port, args.model, args.batching != "off")
         return
     if args.model == "fake":
         _register_fake()
+    configs = {"on": ["on"], "off": ["off"], "both": ["off", "on"]}[args.batching]
+    if args.before_src:
+        configs.insert(0, "before")
+    rows = []
     with tempfile.TemporaryDirectory(prefix="omniret-load-") as tmp:
         index = build(Path(tmp), args.model, args.images, args.notes)
-        port = _free_port()
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(index), "--port", str(port),
-                                 "--model", args.model], env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_up(url, proc)
-            res = asyncio.run(drive(url, args.clients, args.seconds, args.add_every))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    res["model"] = args.model
-    if args.json:
-        print(json.dumps(res))
-    print(f"| model | clients | s | searches | req/s | p50 ms | p90 ms | p99 ms | p99/p50 | adds | add p50 ms | errors |\n"
-          f"|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-          f"| {res['model']} | {res['clients']} | {res['seconds']} | {res['searches']} | {res['throughput_rps']:.0f} | "
-          f"{res['p50_ms']:.1f} | {res['p90_ms']:.1f} | {res['p99_ms']:.1f} | {res['p99_ms'] / res['p50_ms']:.1f} | "
-          f"{res['adds']} | {res['add_p50_ms']:.0f} | {res['errors']} |")
-    if res["error_samples"]:
-        print("errors:", *res["error_samples"], sep="\n  ")
+        snapshot = Path(tmp) / "snapshot"
+        shutil.copytree(index, snapshot)  # every run starts from the same index (uploads add to it)
+        for _ in range(args.repeats):
+            for config in configs:
+                shutil.rmtree(index)
+                shutil.copytree(snapshot, index)
+                rows.append(run_one(index, args.model, config, args))
+                if args.json:
+                    print(json.dumps(rows[-1]), flush=True)
+    print("| model | batching | clients | s | searches | req/s | p50 ms | p90 ms | p99 ms | p99/p50 | adds | "
+          "add p50 ms | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(_row(r))
+    for r in rows:
+        if r["error_samples"]:
+            print(f"errors ({r['batching']}):", *r["error_samples"], sep="\n  ")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ from typing import Any, Unpack
 import numpy as np
 
 from omniret.encoders.base import Encoder
+from omniret.encoders.batching import QueryBatcher, check_batching
 from omniret.encoders.onnx import CacheDamaged, OnnxQueryEncoder
 from omniret.encoders.query_cache import QueryCache
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
@@ -79,6 +81,9 @@ class Index:
         #: False: the query cache not looked at yet (None: none usable); query_cache=False: never used
         self._fast: OnnxQueryEncoder | None | bool = False if query_cache else None
         self.use_query_cache = query_cache
+        self._batching: dict[str, Any] | None = None  # the batcher arguments while batch_queries is on
+        self._batchers: dict[int, QueryBatcher] = {}  # by id() of the encoder they front
+        self._batch_lock = threading.Lock()
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -165,7 +170,21 @@ class Index:
                    query_cache=query_cache)
 
     def close(self) -> None:
+        self.batch_queries(False)
         self.store.close()
+
+    def batch_queries(self, enable: bool = True, *, max_batch: int = 64, wait_ms: float = 2.0) -> None:
+        """Let searches running concurrently in several threads share encoder calls: a text or image
+        query arriving within ``wait_ms`` of others is embedded in one batch with them (at most
+        ``max_batch``); see :mod:`omniret.encoders.batching`. The HTTP server turns this on. The vectors
+        are the ones a lone query gets; a single-threaded caller gains nothing. ``False`` turns it off."""
+        if enable:
+            check_batching(max_batch, wait_ms)
+        with self._batch_lock:
+            old, self._batchers = list(self._batchers.values()), {}
+            self._batching = {"max_batch": max_batch, "wait_ms": wait_ms} if enable else None
+        for b in old:
+            b.close()
 
     def __enter__(self) -> Index:
         return self
@@ -227,22 +246,41 @@ class Index:
         if text is not None:
             if not isinstance(text, str) or not text.strip():
                 raise QueryError(f"query text must be a non-empty string, got {text!r}")
-            return self._embed(Modality.TEXT, lambda enc: enc.encode_text([text], role=Role.QUERY)[0])
+            return self._embed(Modality.TEXT, text)
         if not self.encoder.supports(Modality.IMAGE):
             raise QueryError(f"model {self.encoder.name!r} cannot embed images; query with text instead")
-        pil = load_query_image(image, self.encoder.image_size)
-        return self._embed(Modality.IMAGE, lambda enc: enc.encode_images([pil], role=Role.QUERY)[0])
+        return self._embed(Modality.IMAGE, load_query_image(image, self.encoder.image_size))
 
-    def _embed(self, modality: Modality, fn: Callable[[Encoder], np.ndarray]) -> np.ndarray:
+    def _embed(self, modality: Modality, value: Any) -> np.ndarray:
+        """``value`` (a text or an RGB PIL image) embedded by the ONNX query towers when present, else by
+        the model; through the query batcher when :meth:`batch_queries` is on."""
         fast = self._query_towers()
         if fast is not None and fast.has_tower(modality):
             try:
-                return fn(fast)
+                return self._encode_query(fast, modality, value)
             except CacheDamaged:  # never trusted again: removed, rebuilt by the next prepare_queries()
                 self._fast = None
                 self.query_cache().discard()
         with torch_threads(query_threads(), load=uses_torch(self.encoder)):
-            return fn(self.encoder)
+            return self._encode_query(self.encoder, modality, value)
+
+    def _encode_query(self, enc: Encoder, modality: Modality, value: Any) -> np.ndarray:
+        batcher = self._batcher_for(enc)
+        if batcher is not None:
+            return batcher.encode_text(value) if modality is Modality.TEXT else batcher.encode_image(value)
+        if modality is Modality.TEXT:
+            return enc.encode_text([value], role=Role.QUERY)[0]
+        return enc.encode_images([value], role=Role.QUERY)[0]
+
+    def _batcher_for(self, enc: Encoder) -> QueryBatcher | None:
+        """The query batcher of ``enc`` (the model, or its ONNX query towers), made on first use."""
+        if self._batching is None:
+            return None
+        with self._batch_lock:
+            b = self._batchers.get(id(enc))
+            if b is None or b.encoder is not enc:
+                b = self._batchers[id(enc)] = QueryBatcher(enc, **self._batching)
+            return b
 
     def query_cache(self) -> QueryCache:
         """The ONNX query towers of this index's model (:mod:`omniret.encoders.query_cache`)."""

@@ -27,6 +27,8 @@ class ServerSettings:
       subdomains); anything else gets 400, so a web page on a DNS-rebound name cannot talk to the
       server. Empty means any host. :meth:`from_options` defaults it to the loopback names when the
       server binds a loopback address.
+    - ``batch_queries``: concurrent searches share encoder calls (queries arriving within
+      ``batch_wait_ms`` of each other are embedded in one batch; :meth:`omniret.Index.batch_queries`).
     """
 
     token: str | None = None
@@ -37,6 +39,8 @@ class ServerSettings:
     thumb_size: int = 256
     max_k: int = 1000
     allowed_hosts: tuple[str, ...] = ()
+    batch_queries: bool = True
+    batch_wait_ms: float = 2.0
 
     def __post_init__(self) -> None:
         if self.token is not None and len(self.token) < 8:
