@@ -215,3 +215,36 @@ def test_a_tower_this_runtime_cannot_load_falls_back(tiny_st_dir: Path, tmp_path
     assert fresh.query_cache().state() == "missing"
     idx.close()
     fresh.close()
+
+
+def test_batched_queries_go_through_the_tower_and_fall_back(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """Issue 13.12: with batch_queries on, the batcher fronts the ONNX tower when there is one, and a damaged
+    tower still falls back to the model (through its own batcher)."""
+    import threading
+
+    folder = tmp_path / "idx"
+    enc = SentenceTransformerEncoder(str(tiny_st_dir), device="cpu")
+    idx = Index(open_store(str(folder)), enc, str(folder))
+    assert idx.prepare_queries() == "ready"
+    want = enc.encode_text(TEXTS)
+    idx.close()
+    idx = Index(open_store(str(folder)), SentenceTransformerEncoder(str(tiny_st_dir), device="cpu"), str(folder))
+    idx.batch_queries(wait_ms=20)
+    got: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, idx.embed_query(TEXTS[i])))
+               for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    np.testing.assert_allclose(np.stack([got[i] for i in range(len(TEXTS))]), want, atol=1e-5)
+    (batcher,) = idx._batchers.values()
+    assert isinstance(batcher.encoder, OnnxQueryEncoder) and sum(batcher.batch_sizes) == len(TEXTS)
+    path = idx.query_cache().path / "text.onnx"
+    idx.close()
+    path.write_bytes(path.read_bytes()[:1000])
+    idx = Index(open_store(str(folder)), SentenceTransformerEncoder(str(tiny_st_dir), device="cpu"), str(folder))
+    idx.batch_queries()
+    np.testing.assert_allclose(idx.embed_query("a cat"), enc.encode_text(["a cat"])[0], atol=1e-5)
+    assert any(b.encoder is idx.encoder for b in idx._batchers.values())
+    idx.close()
