@@ -19,7 +19,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
-from omniret.encoders.base import Encoder
+from omniret.encoders.base import Encoder, check_device
 from omniret.encoders.batching import QueryBatcher, check_batching
 from omniret.encoders.onnx import CacheDamaged, OnnxQueryEncoder
 from omniret.encoders.query_cache import QueryCache
@@ -127,8 +127,8 @@ class Index:
         try:
             manifest = st.manifest()
             enc_kwargs: dict[str, Any] = {}
-            if device:
-                enc_kwargs["device"] = device
+            if device and device != "auto":
+                enc_kwargs["device"] = check_device(device)
             if batch_size:
                 enc_kwargs["batch_size"] = batch_size
             recorded = manifest.get("encoder")
@@ -462,10 +462,15 @@ class Index:
         return self.page_space.with_regions(self._hits(ids, scores), tokens)
 
     def parse_expression(self, expr: str) -> list[Term]:
-        """Query algebra (see :func:`omniret.query.pipeline.parse_expression`); bare words that are image files become image terms."""
-        from omniret.sources.walk import modality_for
+        """Query algebra (see :func:`omniret.query.pipeline.parse_expression`); bare words that are image files
+        become image terms.
 
-        return pipeline.parse_expression(expr, lambda p: os.path.isfile(p) and modality_for(p) is Modality.IMAGE)
+        A bare word that looks like a media file (an image, audio, video or PDF extension: ``+beach.jpg``) must
+        be an existing image file: a missing one, or a FIFO, a folder or a sound, is a :class:`QueryError`
+        naming it, rather than a silent search for the text "beach.jpg". To search such words as text, quote
+        them (``"beach.jpg"``).
+        """
+        return pipeline.parse_expression(expr, _image_term)
 
     def _build_query(self, text: str | None, image: ImageLike | None, negative: str | Sequence[str] | None,
                      like: Sequence[str] | None, terms: Sequence[Term] | None, opts: StageOptions) -> Query:
@@ -690,6 +695,27 @@ def _manifest_for(encoder: Encoder) -> dict[str, Any]:
         "spaces": {encoder.space: {"dim": encoder.dim, "metric": "ip", "normalized": True,
                                    "encoder": encoder.name}},
     }
+
+
+def _image_term(word: str) -> bool:
+    """Whether a bare query-algebra word is an image file; a word that names a media file that is not a
+    readable image file is an error (see :meth:`Index.parse_expression`)."""
+    from omniret.errors import MediaError
+    from omniret.media._io import check_regular_file
+    from omniret.sources.walk import modality_for
+
+    mod = modality_for(word)
+    if mod is None or mod is Modality.TEXT:
+        return False
+    try:
+        check_regular_file(word, "image file")
+    except MediaError as e:
+        raise QueryError(f"query term {e}; to search the word as text, quote it: '\"{word}\"'") from e
+    if mod is not Modality.IMAGE:
+        article = "an" if mod.value[0] in "aeiou" else "a"
+        raise QueryError(f"query term {word!r} is {article} {mod.value} file; query algebra takes image files "
+                         "(search by a sound with audio=, --audio)")
+    return True
 
 
 def default_index_path() -> str:

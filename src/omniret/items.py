@@ -40,14 +40,49 @@ class Role(StrEnum):
     DOCUMENT = "document"
 
 
+def path_bytes(text: str) -> bytes:
+    """The bytes of a path (or any string that may hold one): UTF-8, where the characters Python uses for
+    undecodable file-name bytes (lone surrogates U+DC80..U+DCFF, ``os.fsdecode``'s ``surrogateescape``)
+    become those original bytes again.
+
+    A valid-UTF-8 string gives exactly ``text.encode("utf-8")`` (so ids stored before stay the same);
+    a file name that is not valid UTF-8 gives its bytes on disk, as ``os.fsencode`` does on a UTF-8
+    file system. Any other lone surrogate (which no file name decodes to) is kept as its 3-byte
+    ``surrogatepass`` form rather than raising.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates from an undecodable file name)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def displayable(text: str) -> str:
+    """``text`` with the undecodable bytes of a non-UTF-8 file name shown as U+FFFD (for output that must be
+    valid UTF-8, such as an HTTP response); valid text is returned unchanged."""
+    return text if is_utf8(text) else path_bytes(text).decode("utf-8", "replace")
+
+
 def make_id(uri: str, *, part: str | None = None) -> str:
     """A stable item id: a short hash of the source URI (and the part inside it, e.g. a chunk index).
 
     Ids depend only on *where* the content is, not on its bytes, so a changed file keeps its id
-    and replaces its old vectors.
+    and replaces its old vectors. The hash is over :func:`path_bytes`: a file name that is not valid
+    UTF-8 hashes as its bytes on disk; every other URI hashes as its UTF-8, as it always did.
     """
     key = uri if part is None else f"{uri}#{part}"
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
+    return hashlib.blake2b(path_bytes(key), digest_size=10).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

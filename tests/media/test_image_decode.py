@@ -139,7 +139,7 @@ def test_permission_denied_simulated(corpus: dict[str, Path], monkeypatch: pytes
     def refuse(path: str, mode: str = "r") -> None:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("omniret.media._io.open", refuse, raising=False)
+    monkeypatch.setattr("omniret.media._io._open_fd", refuse)
     with pytest.raises(MediaError) as info:
         load_image(corpus["photo.jpg"])
     assert info.value.reason == "permission denied"

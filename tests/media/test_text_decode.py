@@ -100,7 +100,7 @@ def test_vanished_and_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def refuse(path: str, mode: str = "r") -> None:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("omniret.media._io.open", refuse, raising=False)
+    monkeypatch.setattr("omniret.media._io._open_fd", refuse)
     with pytest.raises(MediaError, match="permission denied"):
         load_text(p)
 

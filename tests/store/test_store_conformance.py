@@ -179,3 +179,23 @@ def test_bad_input_is_a_clear_error(store_factory: Factory) -> None:
     with pytest.raises(OmniretError, match="unknown item"):
         store.commit(WriteBatch(vectors={SPACE: (["ghost"], unit(1))}))
     assert store.count() == 5  # failed commits left nothing behind
+
+
+def test_non_utf8_file_name_round_trips(store_factory: Factory) -> None:
+    """Issue 13 (2): a file name that is not valid UTF-8 (``os.fsdecode`` gives lone surrogates) is
+    stored, found, filtered and deleted by URI like any other, and comes back as the same string."""
+    store = store_factory()
+    bad = "/d/caf\udce9-\udcff.png"  # the bytes b"/d/caf\xe9-\xff.png"
+    items = [Item(id=f"n{i}", uri=u, modality=Modality.IMAGE, metadata={"name": u.rsplit("/", 1)[1]})
+             for i, u in enumerate([bad, "/d/good.png", "/e/caf\u00e9.png"])]
+    batch = WriteBatch(sources=[SourceState(it.uri, 1, 2, "h") for it in items], errors=[(bad, "was bad once")])
+    batch.add(items, {SPACE: unit(3, seed=4)})
+    store.commit(batch)
+    assert store.get(["n0"]) == [items[0]]
+    assert set(store.source_states()) == {it.uri for it in items}
+    assert store.errors(5)[0][:2] == (bad, "was bad once")
+    assert [it.id for it in store.iter_items(Filter(path_glob="/d/*"))] == ["n0", "n1"]
+    assert [it.id for it in store.iter_items(Filter(path_glob="*caf*"))] == ["n0", "n2"]
+    store.commit(WriteBatch(delete_uris=[bad]))
+    assert store.get(["n0", "n1", "n2"]) == [None, items[1], items[2]]
+    assert bad not in store.source_states()

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from omniret.errors import OmniretError
+from omniret.items import displayable, is_utf8
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -43,7 +44,7 @@ def _errors(s: Settings) -> Iterator[None]:
     except OmniretError as e:
         if s.debug:
             raise
-        click.echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         click.echo("interrupted; everything committed so far is kept", err=True)
@@ -51,7 +52,7 @@ def _errors(s: Settings) -> Iterator[None]:
     except Exception as e:  # an omniret bug: one line unless --debug
         if s.debug:
             raise
-        click.echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
+        echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
 
 
@@ -83,11 +84,39 @@ def _parse_where(pairs: tuple[str, ...]) -> dict[str, Any] | None:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
+        except RecursionError as e:  # "[[[[..." thousands deep
+            raise OmniretError(f"--where {key[:40]}=...: the value nests too deeply to parse; compare a flatter "
+                               "value (at most 32 levels)") from e
     return out or None
 
 
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON (UTF-8 text as is). A file name that is not valid UTF-8 holds lone
+    surrogates (``surrogateescape``): they are written as JSON ``\\udcXX`` escapes, which ``json.loads``
+    turns back into the same string (and ``os.fsencode`` into the name's bytes), not as ``?``."""
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """``click.echo`` of human text that may hold a non-UTF-8 file name (shown with U+FFFD, never a crash)."""
+    click.echo(displayable(text), err=err)
+
+
+def _text_file(path: str, option: str, shape: str) -> str:
+    """The text of a file given to ``option`` (a query list, a label list): a binary file, a FIFO, a device or
+    an unreadable file is a one-line error naming it and what the option wants, not a crash or a hang."""
+    from omniret.errors import MediaError
+    from omniret.media.text import read_text_file
+
+    try:
+        return read_text_file(path, max_bytes=256 * 2**20)
+    except MediaError as e:
+        raise OmniretError(f"{option} {e}; give a UTF-8 text file, {shape}") from e
+
+
 def _emit(s: Settings, obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+    click.echo(json_line(obj))
 
 
 def _open(s: Settings, model: str | None = "auto", *, must_exist: bool = False) -> Any:

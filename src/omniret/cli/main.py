@@ -24,6 +24,8 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     _prepare_queries,
     _progress,
     _settings,
+    _text_file,
+    echo,
     silence_third_party_progress,
 )
 from omniret.errors import OmniretError
@@ -115,7 +117,7 @@ def _listing(title: str, rows: list[tuple[str, str]], verbose: bool) -> None:
         return
     click.echo(f"{title} {len(rows)} file(s):")
     for uri, reason in rows if verbose else rows[:SHOWN]:
-        click.echo(f"  {uri}: {reason}")
+        echo(f"  {uri}: {reason}")
     if not verbose and len(rows) > SHOWN:
         click.echo(f"  ... and {len(rows) - SHOWN} more (--verbose lists them all)")
 
@@ -209,7 +211,7 @@ def _print_hits(s: Settings, hits: list[dict[str, Any]]) -> None:
         if s.json:
             _emit(s, {"rank": rank, **h})
         else:
-            click.echo(f"{rank:3d}. {h['score']:.4f}  {h['modality']:8s}  {_place(h)}{_snippet(h)}")
+            echo(f"{rank:3d}. {h['score']:.4f}  {h['modality']:8s}  {_place(h)}{_snippet(h)}")
     if not hits and not s.json:
         click.echo("no results")
 
@@ -229,8 +231,8 @@ def bank_cmd(ctx: click.Context, queries_file: str | None, from_items: bool, app
             raise OmniretError("give --queries FILE (one query per line) or --from-items")
         texts = None
         if queries_file:
-            with open(queries_file, encoding="utf-8") as f:
-                texts = [line.strip() for line in f if line.strip()]
+            texts = [line.strip() for line in _text_file(queries_file, "--queries", "one query per line").splitlines()
+                     if line.strip()]
         idx = _open(s, must_exist=True)
         n = idx.set_query_bank(texts, from_items=from_items, append=append, limit=limit,
                                source=f"file:{os.path.basename(queries_file)}" if queries_file else "items")
@@ -299,7 +301,7 @@ def info_cmd(ctx: click.Context) -> None:
         errs = info.get("last_errors") or []
         click.echo(f"last errors: {len(errs)}")
         for e in errs[:20]:
-            click.echo(f"  {e['uri']}: {e['reason']}")
+            echo(f"  {e['uri']}: {e['reason']}")
 
 
 @cli.command("models")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from omniret.cli.common import _emit, _errors, _open, _parse_where, _settings
+from omniret.cli.common import _emit, _errors, _open, _parse_where, _settings, _text_file, echo
 from omniret.errors import OmniretError
 
 
@@ -19,7 +19,7 @@ def _labels(labels: str | None, labels_file: str | None) -> list[str]:
         raise OmniretError("give the label set with --labels cat,dog,... or --labels-file FILE (one label a line)")
     if labels is not None:
         return [x.strip() for x in labels.split(",") if x.strip()]
-    text = Path(labels_file or "").read_text(encoding="utf-8")
+    text = _text_file(labels_file or "", "--labels-file", "one label per line")
     return [x.strip() for x in text.splitlines() if x.strip() and not x.lstrip().startswith("#")]
 
 
@@ -31,8 +31,8 @@ def _descriptions(path: str | None) -> dict[str, list[str]] | str | None:
     if path in DESCRIPTION_SETS and not Path(path).exists():
         return path  # a shipped set, e.g. "sounds"
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(_text_file(path, "--descriptions", "a JSON object label -> list of sentences"))
+    except (RecursionError, json.JSONDecodeError) as e:
         raise OmniretError(f"--descriptions {path}: cannot read it as JSON ({e}); give {{label: [sentences]}}") from e
     if not isinstance(data, dict):
         raise OmniretError(f"--descriptions {path}: expected a JSON object label -> list of sentences")
@@ -89,7 +89,7 @@ def classify_cmd(ctx: click.Context, files: tuple[str, ...], labels: str | None,
                 _emit(s, r.to_dict())
             else:
                 tags = ", ".join(f"{lab} {p:.3f}" for lab, p in r.labels) or "-"
-                click.echo(f"{r.uri}{'' if r.id is None else '  [' + r.id + ']'}: {tags}")
+                echo(f"{r.uri}{'' if r.id is None else '  [' + r.id + ']'}: {tags}")
         if not results and not s.json:
             click.echo("nothing to classify")
 
@@ -146,4 +146,4 @@ def upgrade_cmd(ctx: click.Context, to: str | None, method: str, pairs: int, hol
             click.echo(f"re-embedded {out['embedded']} item(s); {out['remaining']} left"
                        + ("; switched to the new model" if out["switched"] else ""))
             for f in out["failed"][:50]:
-                click.echo(f"  {f['uri']}: {f['reason']}")
+                echo(f"  {f['uri']}: {f['reason']}")

@@ -151,12 +151,49 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 def pick_device(device: str | None = None) -> str:
-    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
-    if device:
-        return device
+    """``device`` if given (checked by :func:`check_device`), else ``cuda`` when available, else ``cpu``."""
+    if device and device != "auto":
+        return check_device(device)
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def available_devices() -> list[str]:
+    """The torch devices this machine can run encoders on: ``cpu``, each ``cuda:N``, ``mps``, ``xpu:N``."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        out += ["xpu", *(f"xpu:{i}" for i in range(xpu.device_count()))]
+    return out
+
+
+def check_device(device: str) -> str:
+    """``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``... or ``auto``) if this machine has it, else a
+    :class:`~omniret.errors.ModelError` naming the devices it does have (not torch's raw ``RuntimeError``
+    at the first encode)."""
+    from omniret.errors import ModelError
+
+    if device == "auto":
+        return pick_device(None)
+    import torch
+
+    here = available_devices()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ModelError(f"unknown device {device!r}; choose from auto, {', '.join(here)} (the devices on this "
+                         "machine)") from e
+    name = str(parsed)
+    if name not in here and not (parsed.type == "cpu"):
+        raise ModelError(f"device {device!r} is not available on this machine; choose from auto, {', '.join(here)}")
+    return device
 
 
 class PageLayout(NamedTuple):

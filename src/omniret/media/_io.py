@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from typing import BinaryIO
 
 from omniret.errors import MediaError
@@ -25,10 +26,32 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: opening a FIFO for reading blocks until a writer appears; O_NONBLOCK returns at once (then checked)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "is a folder"), (stat.S_ISFIFO, "is a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "is a socket"), (stat.S_ISCHR, "is a character device"),
+                       (stat.S_ISBLK, "is a block device")):
+        if test(mode):
+            return name
+    return "is a special file"
+
+
+def _open_fd(uri: str) -> int:
+    return os.open(uri, _OPEN_FLAGS)
+
+
 def open_binary(uri: str) -> BinaryIO:
-    """Open ``uri`` for reading bytes, mapping OS errors to :class:`MediaError` reasons."""
+    """Open ``uri`` for reading bytes, mapping OS errors to :class:`MediaError` reasons.
+
+    Only a regular file (or a link to one) opens: a FIFO, a device or a socket would block or never end
+    (``search --image fifo`` hung), so it is refused with a reason. The check is on the opened
+    descriptor (opened non-blocking, then ``fstat``), so nothing can swap the file in between.
+    """
     try:
-        return open(uri, "rb")  # noqa: SIM115 - the caller closes it
+        fd = _open_fd(uri)
     except FileNotFoundError as e:
         raise MediaError(uri, "file vanished") from e
     except PermissionError as e:
@@ -37,6 +60,33 @@ def open_binary(uri: str) -> BinaryIO:
         raise MediaError(uri, "is a folder, not a file") from e
     except OSError as e:
         raise MediaError(uri, f"cannot open file ({e.strerror or e})") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = _kind(mode)
+            raise MediaError(uri, f"{what}, not a file" if what == "is a folder"
+                             else f"{what}, not a regular file; give a file path")
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> str:
+    """``path`` as a string if it names a regular file (following links), else :class:`MediaError` saying what
+    it is instead (missing, a folder, a FIFO, a device...). For arguments checked before they are used."""
+    uri = os.fspath(path)
+    try:
+        mode = os.stat(uri).st_mode
+    except FileNotFoundError as e:
+        raise MediaError(uri, f"no such {what}") from e
+    except OSError as e:
+        raise MediaError(uri, f"cannot read this {what} ({e.strerror or e})") from e
+    if not stat.S_ISREG(mode):
+        raise MediaError(uri, f"{_kind(mode)}, not a regular file; give {'an' if what[0] in 'aeiou' else 'a'} {what}")
+    return uri
 
 
 def file_size(f: BinaryIO) -> int:

@@ -105,6 +105,16 @@ def load_text(
     return TextDocument(text, tuple(chunk_text(text, max_chars=max_chars, overlap=overlap)), title, encoding)
 
 
+def read_text_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """The whole text of a small text file (a query list, a label list), its encoding detected as at ingest.
+
+    A binary file, a FIFO or a device, a missing or huge file raise :class:`MediaError` naming the file and
+    the reason (never a ``UnicodeDecodeError``)."""
+    uri = os.fspath(path)
+    data, encoding = read_text_bytes(uri, max_bytes=max_bytes)
+    return decode_text(uri, data, encoding)
+
+
 def read_text_bytes(uri: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
     """Read a text file's bytes and detect their encoding: ``(data, encoding name)``."""
     with open_binary(uri) as f:

@@ -28,6 +28,8 @@ def make_filter(
     elif where is None:
         base = Filter()
     elif isinstance(where, Mapping):
+        for key, value in where.items():
+            check_depth(value, f"where[{str(key)[:40]!r}]")
         base = Filter(metadata=dict(where))
     else:
         raise QueryError(f"where must be a mapping of metadata key → value, got {type(where).__name__}")
@@ -45,6 +47,21 @@ def make_filter(
         ids=base.ids,
     )
     return None if flt.is_empty() else flt
+
+
+#: how deeply a metadata filter value may nest lists and dicts (a 5000-deep one hit Python's recursion limit)
+MAX_FILTER_DEPTH = 32
+
+
+def check_depth(value: Any, what: str, limit: int = MAX_FILTER_DEPTH) -> None:
+    """Raise :class:`QueryError` when ``value`` nests lists/dicts deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, Mapping | list | tuple):
+            if depth >= limit:
+                raise QueryError(f"metadata filter {what}: nested over {limit} levels deep; compare a flatter value")
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, Mapping) else v))
 
 
 def restrict(flt: Filter | None, rt: routing.Route) -> Filter | None:

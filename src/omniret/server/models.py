@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from omniret.items import Hit, Item, display_label
+from omniret.items import Hit, Item, display_label, displayable, is_utf8
 
 Scalar = str | int | float | bool | None
 
@@ -89,10 +89,12 @@ class HitOut(BaseModel):
 
         mod = hit.modality.value
         has_picture = mod in ("image", "document", "video")
+        # a non-UTF-8 file name is shown with U+FFFD (a response must be valid UTF-8); the file itself is
+        # served by id (media_url)
         return cls(id=hit.id, score=float(getattr(hit, "score", score or 0.0)), modality=mod,
-                   uri=os.path.basename(hit.uri) if uri is None else uri,
-                   name=os.path.basename(hit.uri), parent_id=hit.parent_id,
-                   label=display_label(hit.modality, hit.uri, hit.parent_id, hit.text, hit.metadata),
+                   uri=displayable(os.path.basename(hit.uri) if uri is None else uri),
+                   name=displayable(os.path.basename(hit.uri)), parent_id=hit.parent_id,
+                   label=displayable(display_label(hit.modality, hit.uri, hit.parent_id, hit.text, hit.metadata)),
                    span=list(hit.span) if hit.span is not None else None, text=hit.text,
                    metadata=_jsonable(hit.metadata), media_url=f"/media/{hit.id}",
                    thumb_url=f"/thumbs/{hit.id}" if has_picture else None)
@@ -178,7 +180,9 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     import json
 
     try:
-        json.dumps(meta)
-        return meta
+        text = json.dumps(meta, ensure_ascii=False)
+        if is_utf8(text):
+            return meta
     except (TypeError, ValueError):
-        return json.loads(json.dumps(meta, default=str))
+        text = json.dumps(meta, ensure_ascii=False, default=str)
+    return dict(json.loads(displayable(text)))

@@ -361,11 +361,12 @@ class EmbeddedStore(Store):
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._conn().execute("SELECT uri, size, mtime_ns, content_hash, error FROM sources")
-        return {r[0]: SourceState(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows}
+        states = (SourceState(sql.uri_value(r[0]), int(r[1]), int(r[2]), r[3], r[4]) for r in rows)
+        return {s.uri: s for s in states}
 
     def errors(self, limit: int = 100) -> list[tuple[str, str, float]]:
         rows = self._conn().execute("SELECT uri, reason, t FROM errors ORDER BY n DESC LIMIT ?", (int(limit),))
-        return [(r[0], r[1], float(r[2])) for r in rows]
+        return [(sql.uri_value(r[0]), r[1], float(r[2])) for r in rows]
 
     def info(self) -> dict[str, Any]:
         conn = self._conn()

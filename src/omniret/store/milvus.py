@@ -53,7 +53,16 @@ from omniret.errors import QueryError, StoreError
 from omniret.items import Item, Modality
 from omniret.store import sql
 from omniret.store.base import Filter, SourceState, Store, WriteBatch, check_queries
-from omniret.store.milvus_expr import filter_expr, item_matches, needs_check, parse_location, str_list
+from omniret.store.milvus_expr import (
+    filter_expr,
+    from_milvus_text,
+    item_matches,
+    map_strings,
+    needs_check,
+    parse_location,
+    str_list,
+    to_milvus_text,
+)
 from omniret.store.milvus_flush import DEFAULT_INTERVAL_S, DEFAULT_ROWS, Flusher, FlushPolicy
 from omniret.store.milvus_state import SideState
 from omniret.store.writes import validate_batch
@@ -293,7 +302,8 @@ class MilvusStore(Store):
     def _ids_of_uris(self, uris: Sequence[str]) -> list[str]:
         out: list[str] = []
         for part in _chunks(list(uris)):
-            rows = self._client.query(self._items, filter=f"uri in {str_list(part)}", output_fields=["id"])
+            rows = self._client.query(self._items, filter=f"uri in {str_list(map(to_milvus_text, part))}",
+                                      output_fields=["id"])
             out.extend(r["id"] for r in rows)
         return out
 
@@ -492,9 +502,9 @@ class MilvusStore(Store):
 
 
 def _filter_row(it: Item, seq: int) -> dict[str, Any]:
-    return {"id": it.id, "seq": seq, "uri": it.uri, "modality": Modality.parse(it.modality).value,
+    return {"id": it.id, "seq": seq, "uri": to_milvus_text(it.uri), "modality": Modality.parse(it.modality).value,
             "parent_id": it.parent_id, "mtime": None if it.mtime is None else float(it.mtime),
-            "metadata": dict(it.metadata)}
+            "metadata": map_strings(dict(it.metadata), to_milvus_text)}
 
 
 def _item_row(it: Item, seq: int) -> dict[str, Any]:
@@ -506,8 +516,9 @@ def _item_row(it: Item, seq: int) -> dict[str, Any]:
 
 def _row_item(r: Mapping[str, Any]) -> Item:
     span = None if r.get("span_start") is None else (float(r["span_start"]), float(r["span_end"]))
-    return Item(id=r["id"], uri=r["uri"], modality=Modality(r["modality"]), parent_id=r.get("parent_id"), span=span,
-                text=r.get("text"), metadata=dict(r.get("metadata") or {}), content_hash=r.get("content_hash"),
+    return Item(id=r["id"], uri=from_milvus_text(r["uri"]), modality=Modality(r["modality"]),
+                parent_id=r.get("parent_id"), span=span, text=r.get("text"),
+                metadata=map_strings(dict(r.get("metadata") or {}), from_milvus_text), content_hash=r.get("content_hash"),
                 mtime=r.get("mtime"))
 
 

@@ -20,12 +20,48 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from omniret.errors import QueryError, StoreError
-from omniret.items import Item, Modality
+from omniret.items import Item, Modality, is_utf8
 from omniret.store.base import Filter
+
+#: Milvus text must be valid UTF-8; a non-UTF-8 file name (lone surrogates in Python, see
+#: omniret.items.path_bytes) is stored with each surrogate as this noncharacter + 4 hex digits
+_ESC = "\ufdd0"
+_UNESC = re.compile("\ufdd0(\ufdd0|[0-9a-f]{4})")
+
+
+def to_milvus_text(text: str) -> str:
+    """``text`` as Milvus can store it: unchanged when valid UTF-8; else each lone surrogate becomes U+FDD0
+    and its code in 4 hex digits (and a literal U+FDD0 is doubled). The mapping is character by character, so
+    a path's valid prefix stays a prefix (``like "prefix%"`` still finds it). U+FDD0 is a Unicode
+    noncharacter ("for internal use"): a valid string that holds one followed by 4 hex digits is the only one
+    :func:`from_milvus_text` would misread."""
+    if is_utf8(text):
+        return text
+    return "".join(f"{_ESC}{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else _ESC * 2 if c == _ESC else c
+                   for c in text)
+
+
+def from_milvus_text(text: str) -> str:
+    """Inverse of :func:`to_milvus_text`."""
+    if _ESC not in text:
+        return text
+    return _UNESC.sub(lambda m: _ESC if m.group(1) == _ESC else chr(int(m.group(1), 16)), text)
+
+
+def map_strings(value: Any, fn: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with ``fn`` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {fn(k) if isinstance(k, str) else k: map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_strings(v, fn) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -110,7 +146,7 @@ def filter_expr(where: Filter | None, *, max_seq: int) -> str:
     if where.modalities is not None:
         conds.append(f"modality in {str_list(sorted(Modality.parse(m).value for m in where.modalities))}")
     if where.path_glob is not None and glob_prefix(where.path_glob):
-        conds.append(f"uri like {lit(glob_prefix(where.path_glob) + '%')}")
+        conds.append(f"uri like {lit(to_milvus_text(glob_prefix(where.path_glob)) + '%')}")
     if where.mtime_min is not None:
         conds.append(f"mtime >= {float(where.mtime_min)!r}")
     if where.mtime_max is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from omniret.store import sql
 from omniret.store.base import SourceState
+from omniret.store.sql import uri_param, uri_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,12 +76,13 @@ class SideState:
     def sources(self) -> dict[str, SourceState]:
         with self._lock:
             rows = self._conn.execute("SELECT uri, size, mtime_ns, content_hash, error FROM sources").fetchall()
-        return {r[0]: SourceState(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows}
+        states = (SourceState(uri_value(r[0]), int(r[1]), int(r[2]), r[3], r[4]) for r in rows)
+        return {s.uri: s for s in states}
 
     def errors(self, limit: int) -> list[tuple[str, str, float]]:
         with self._lock:
             rows = self._conn.execute("SELECT uri, reason, t FROM errors ORDER BY n DESC LIMIT ?", (int(limit),))
-            return [(r[0], r[1], float(r[2])) for r in rows.fetchall()]
+            return [(uri_value(r[0]), r[1], float(r[2])) for r in rows.fetchall()]
 
     def deleted_since(self, space: str, since: int) -> int:
         with self._lock:
@@ -99,11 +101,11 @@ class SideState:
     ) -> None:
         """The commit point: the batch's side effects and the counter move in one SQLite transaction."""
         with self.transaction() as c:
-            c.executemany("DELETE FROM sources WHERE uri = ?", [(u,) for u in delete_uris])
+            c.executemany("DELETE FROM sources WHERE uri = ?", [(uri_param(u),) for u in delete_uris])
             c.executemany("INSERT OR REPLACE INTO sources(uri, size, mtime_ns, content_hash, error) VALUES (?, ?, ?, ?, ?)",
-                          [(s.uri, int(s.size), int(s.mtime_ns), s.content_hash, s.error) for s in sources])
+                          [(uri_param(s.uri), int(s.size), int(s.mtime_ns), s.content_hash, s.error) for s in sources])
             now = time.time()
-            c.executemany("INSERT INTO errors(uri, reason, t) VALUES (?, ?, ?)", [(u, r, now) for u, r in errors])
+            c.executemany("INSERT INTO errors(uri, reason, t) VALUES (?, ?, ?)", [(uri_param(u), r, now) for u, r in errors])
             c.executemany("INSERT INTO tombstones(space, seq, n) VALUES (?, ?, ?)",
                           [(s, seq, n) for s, n in tombstones.items() if n])
             c.executemany("INSERT OR IGNORE INTO spaces(space, dim, collection) VALUES (?, ?, ?)",
@@ -114,7 +116,7 @@ class SideState:
     def abandon_batch(self, uris: Sequence[str]) -> None:
         """After a failed or crashed batch: forget the sources it touched (the next ``add`` redoes them)."""
         with self.transaction() as c:
-            c.executemany("DELETE FROM sources WHERE uri = ?", [(u,) for u in uris])
+            c.executemany("DELETE FROM sources WHERE uri = ?", [(uri_param(u),) for u in uris])
             c.execute("UPDATE meta SET value = '' WHERE key = 'pending'")
 
     def unflushed(self) -> dict[str, int]:

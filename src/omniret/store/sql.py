@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from omniret.errors import QueryError
-from omniret.items import Item, Modality
+from omniret.items import Item, Modality, is_utf8, path_bytes
 from omniret.store.base import Filter
 
 SCHEMA_VERSION = 1
@@ -77,12 +77,38 @@ ITEM_COLUMNS = "i.id, i.uri, i.modality, i.parent_id, i.span_start, i.span_end, 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def uri_param(uri: str) -> str | bytes:
+    """How a URI is stored: as text when it is valid UTF-8 (every URI so far), else as its bytes.
+
+    A file name that is not valid UTF-8 reaches Python as a string with lone surrogates
+    (``surrogateescape``), which SQLite text cannot hold; it is stored as a BLOB of the name's bytes
+    (:func:`omniret.items.path_bytes`), which SQLite never confuses with text, and
+    :func:`uri_value` turns it back into the same string.
+    """
+    return uri if is_utf8(uri) else path_bytes(uri)
+
+
+def uri_value(value: str | bytes) -> str:
+    """Inverse of :func:`uri_param`."""
+    return value if isinstance(value, str) else bytes(value).decode("utf-8", "surrogateescape")
+
+
+def uri_in(column: str, uris: Sequence[str]) -> tuple[str, list[Any]]:
+    """``(sql, params)`` of ``column IN uris``: text URIs as one JSON list, byte URIs (:func:`uri_param`) as parameters."""
+    text = [u for u in uris if is_utf8(u)]
+    raw = [path_bytes(u) for u in uris if not is_utf8(u)]
+    cond = f"{column} IN (SELECT value FROM json_each(?))"
+    if raw:
+        cond = f"({cond} OR {column} IN ({', '.join('?' * len(raw))}))"
+    return cond, [json.dumps(text), *raw]
+
+
 def item_to_row(item: Item) -> tuple[Any, ...]:
     """The ``items`` columns (after rowid) of ``item``."""
     span = item.span if item.span is not None else (None, None)
     meta = json.dumps(item.metadata, sort_keys=True, separators=(",", ":"), default=str)
     return (
-        item.id, item.uri, Modality.parse(item.modality).value, item.parent_id, span[0], span[1],
+        item.id, uri_param(item.uri), Modality.parse(item.modality).value, item.parent_id, span[0], span[1],
         item.text, meta, item.content_hash, item.mtime,
     )
 
@@ -91,7 +117,7 @@ def row_to_item(row: Sequence[Any]) -> Item:
     """Inverse of :func:`item_to_row` for a row selected with :data:`ITEM_COLUMNS`."""
     span = None if row[4] is None else (float(row[4]), float(row[5]))
     return Item(
-        id=row[0], uri=row[1], modality=Modality(row[2]), parent_id=row[3], span=span,
+        id=row[0], uri=uri_value(row[1]), modality=Modality(row[2]), parent_id=row[3], span=span,
         text=row[6], metadata=json.loads(row[7]), content_hash=row[8], mtime=row[9],
     )
 
@@ -158,8 +184,9 @@ def filter_sql(where: Filter | None) -> tuple[str, list[Any]]:
         conds.append("i.modality IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(sorted(Modality.parse(m).value for m in where.modalities)))
     if where.path_glob is not None:
-        conds.append("i.uri GLOB ?")
-        params.append(glob_to_sqlite(where.path_glob))
+        # a URI stored as bytes (a non-UTF-8 file name) is a BLOB, which GLOB only reads as text
+        conds.append("(i.uri GLOB ? OR (typeof(i.uri) = 'blob' AND CAST(i.uri AS TEXT) GLOB ?))")
+        params += [uri_param(glob_to_sqlite(where.path_glob))] * 2
     if where.mtime_min is not None:
         conds.append("i.mtime >= ?")
         params.append(float(where.mtime_min))

@@ -57,9 +57,9 @@ def validate_batch(batch: WriteBatch) -> PreparedBatch:
         out.vectors[space] = (list(last), half)
     out.delete_ids = list(dict.fromkeys(batch.delete_ids))
     out.delete_uris = list(dict.fromkeys(batch.delete_uris))
-    out.sources = [(s.uri, int(s.size), int(s.mtime_ns), s.content_hash, s.error) for s in batch.sources]
+    out.sources = [(sql.uri_param(s.uri), int(s.size), int(s.mtime_ns), s.content_hash, s.error) for s in batch.sources]
     now = time.time()
-    out.errors = [(uri, reason, now) for uri, reason in batch.errors]
+    out.errors = [(sql.uri_param(uri), reason, now) for uri, reason in batch.errors]
     return out
 
 
@@ -106,10 +106,10 @@ def _write_vectors(conn: sqlite3.Connection, space: str, ids: list[str], half: n
 def apply_batch(conn: sqlite3.Connection, batch: PreparedBatch, seq: int) -> None:
     """Write ``batch`` as commit ``seq`` (inside the caller's open transaction)."""
     if batch.delete_uris:
-        arg = _in_list(batch.delete_uris)
-        ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE uri IN (SELECT value FROM json_each(?))", (arg,))]
+        cond, params = sql.uri_in("uri", batch.delete_uris)
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM items WHERE {cond}", params)]
         delete_items(conn, ids, seq)
-        conn.execute("DELETE FROM sources WHERE uri IN (SELECT value FROM json_each(?))", (arg,))
+        conn.execute(f"DELETE FROM sources WHERE {cond}", params)
     delete_items(conn, batch.delete_ids, seq)
     delete_items(conn, [str(row[0]) for row in batch.items], seq)  # an upsert replaces the whole item
     conn.executemany(
