@@ -30,3 +30,8 @@ class StoreError(OmniretError):
 
 class QueryError(OmniretError):
     """A search request is malformed (empty query, unknown option, bad filter...)."""
+
+
+class StoreWarning(UserWarning):
+    """Something about the index on disk needs the user's attention but does not stop the command
+    (a lost ``-wal`` file, an index opened read-only whose WAL cannot be read)."""

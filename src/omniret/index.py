@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from omniret.items import Hit, Item, Modality, Role
 from omniret.query import pipeline, routing
 from omniret.query.args import (
     captions,
+    image_term,
     item_texts,
     load_query_image,
     make_filter,
@@ -40,21 +40,12 @@ from omniret.query.options import SearchKnobs, SearchOptions
 from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, combine_terms, compose_query
 from omniret.query.stats import Bank, SpaceStats
 from omniret.spaces.pages import PageSpace
-from omniret.store.base import Filter, Store, WriteBatch
+from omniret.store.base import Filter, Problem, Store, WriteBatch
+from omniret.store.manifest import SCHEMA_VERSION, manifest_for, omniret_version
+from omniret.tasks.check import check_index, validate_manifest
 from omniret.threads import ingest_threads, query_threads, torch_threads, uses_torch
 
-SCHEMA_VERSION = 1
 ImageLike = Any  # a path, or a PIL image
-
-
-def omniret_version() -> str:
-    """The installed omniret version (package metadata), recorded in every new index's manifest."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("omniret")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
 
 
 class Index:
@@ -126,6 +117,7 @@ class Index:
         files = st.side_folder() or path
         try:
             manifest = st.manifest()
+            validate_manifest(manifest, st, path)
             enc_kwargs: dict[str, Any] = {}
             if device and device != "auto":
                 enc_kwargs["device"] = check_device(device)
@@ -155,7 +147,7 @@ class Index:
             else:
                 encoder = registry.create(model or "auto", **enc_kwargs)
                 audio = audio_space.resolve(audio_model, None, path, registry.create, **enc_kwargs)
-                new = _manifest_for(encoder)
+                new = manifest_for(encoder)
                 pages = page_space.resolve(page_model, None, path, **enc_kwargs)
                 if pages is not None:
                     new["page_encoder"] = page_space.manifest_entry(pages)
@@ -211,8 +203,12 @@ class Index:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         opts = options or IngestOptions(**option_kwargs)
-        return run_add([os.fspath(p) for p in paths], self.store, self.encoder, opts, progress,
-                       audio_encoder=self.audio_encoder, page_space=self.page_space)
+        self.store.verify_before_write()  # a damaged or read-only index is reported, not written into
+        try:
+            return run_add([os.fspath(p) for p in paths], self.store, self.encoder, opts, progress,
+                           audio_encoder=self.audio_encoder, page_space=self.page_space)
+        finally:
+            self.store.checkpoint(resync_marker=True)  # what was committed no longer depends on the -wal file
 
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
@@ -225,8 +221,12 @@ class Index:
             else:
                 ids.append(x)
         children = [c.id for i in ids for c in self.store.iter_items(Filter(parent_id=i))]  # a file's parts go too
+        self.store.verify_before_write()
         before = self.store.count()
-        self.store.commit(WriteBatch(delete_ids=ids + children, delete_uris=uris))
+        try:
+            self.store.commit(WriteBatch(delete_ids=ids + children, delete_uris=uris))
+        finally:
+            self.store.checkpoint()
         if self.page_space is not None:  # derived data: page matrices of items that are gone
             self.page_space.sync(self.store)
         return before - self.store.count()
@@ -470,7 +470,7 @@ class Index:
         naming it, rather than a silent search for the text "beach.jpg". To search such words as text, quote
         them (``"beach.jpg"``).
         """
-        return pipeline.parse_expression(expr, _image_term)
+        return pipeline.parse_expression(expr, image_term)
 
     def _build_query(self, text: str | None, image: ImageLike | None, negative: str | Sequence[str] | None,
                      like: Sequence[str] | None, terms: Sequence[Term] | None, opts: StageOptions) -> Query:
@@ -561,6 +561,7 @@ class Index:
         """
         if texts is None and not from_items:
             raise QueryError("give texts=[...] (sample queries) or from_items=True")
+        self.store.verify_before_write()  # the bank is stored in the index folder
         bank_texts = [t for t in (texts or []) if isinstance(t, str) and t.strip()]
         if from_items:
             bank_texts += item_texts(self.store, limit)
@@ -607,6 +608,12 @@ class Index:
 
     def get(self, item_id: str) -> Item | None:
         return self.store.get([item_id])[0]
+
+    def check(self, *, repair: bool = False, model: str | None = None, salvage: bool = False) -> list[Problem]:
+        """What is wrong with this index (empty: nothing): SQLite integrity, the manifest, vector/FAISS/FTS
+        consistency, query banks; ``repair=True`` rebuilds what is derived, ``salvage=True`` also the readable
+        rows of damaged tables (see :mod:`omniret.tasks.check`). Each problem has a ``line()`` for people."""
+        return check_index(self.path, repair=repair, model=model, salvage=salvage, store=self.store)
 
     # -- describing ----------------------------------------------------------------------------
     def unembedded(self) -> dict[str, int]:
@@ -685,39 +692,6 @@ def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, An
     return {"audio_encoder": manifest_entry(audio), "spaces": spaces}
 
 
-def _manifest_for(encoder: Encoder) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "omniret_version": omniret_version(),
-        "created": time.time(),
-        "encoder": {"name": encoder.name, "config": encoder.config(), "space": encoder.space,
-                    "dim": encoder.dim, "modalities": sorted(m.value for m in encoder.modalities)},
-        "spaces": {encoder.space: {"dim": encoder.dim, "metric": "ip", "normalized": True,
-                                   "encoder": encoder.name}},
-    }
-
-
-def _image_term(word: str) -> bool:
-    """Whether a bare query-algebra word is an image file; a word that names a media file that is not a
-    readable image file is an error (see :meth:`Index.parse_expression`)."""
-    from omniret.errors import MediaError
-    from omniret.media._io import check_regular_file
-    from omniret.sources.walk import modality_for
-
-    mod = modality_for(word)
-    if mod is None or mod is Modality.TEXT:
-        return False
-    try:
-        check_regular_file(word, "image file")
-    except MediaError as e:
-        raise QueryError(f"query term {e}; to search the word as text, quote it: '\"{word}\"'") from e
-    if mod is not Modality.IMAGE:
-        article = "an" if mod.value[0] in "aeiou" else "a"
-        raise QueryError(f"query term {word!r} is {article} {mod.value} file; query algebra takes image files "
-                         "(search by a sound with audio=, --audio)")
-    return True
-
-
 def default_index_path() -> str:
     """``$OMNIRET_INDEX`` if set, else ``.omniret`` in the working directory (read when called)."""
     return os.environ.get("OMNIRET_INDEX") or ".omniret"
@@ -731,4 +705,5 @@ def ensure_index_exists(path: str) -> None:
         raise StoreError(f"no omniret index at {path!r}; create one with `omniret add PATH` or pass --index DIR")
 
 
-__all__ = ["Index", "OmniretError", "default_index_path", "ensure_index_exists", "make_filter"]
+__all__ = ["SCHEMA_VERSION", "Index", "OmniretError", "default_index_path", "ensure_index_exists", "make_filter",
+           "omniret_version"]

@@ -155,10 +155,10 @@ def test_hubness_fast_path_equals_candidate_set_functions(mixed, seed: int, meth
     a = stats.hubness_arrays(rows[None, :], method)
     c = s[None, :]
     ref = {"is": lambda: hub.apply_inverted_softmax(c, a["log_zq"], QB_BETA),
-           "qbnorm": lambda: hub.apply_qbnorm(c, a["log_zq"], a["active_q"], QB_BETA),
+           "qbnorm": lambda: hub.apply_qbnorm(c, a["log_zq"], a["active_q"], QB_BETA, rows[None, :]),
            "dbnorm": lambda: hub.apply_dual_is(c, a["log_zq"], a["log_zg"], DB_BETA1, DB_BETA2),
            "dualdis": lambda: hub.apply_dual_dis(c, a["log_zq"], a["active_q"], a["log_zg"], a["active_g"],
-                                                 DB_BETA1, DB_BETA2)}[method]()[0]
+                                                 DB_BETA1, DB_BETA2, rows[None, :])}[method]()[0]
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 

@@ -17,6 +17,7 @@ from omniret.items import displayable, is_utf8
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
+EXIT_PROBLEMS = 3  # omniret check: problems remain
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,24 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.find_object(Settings)  # type: ignore[return-value]
 
 
+#: indexes opened by the running command; closed when it ends, also on an error (their SQLite files
+#: and WAL are then released at once, not whenever the garbage collector gets to them)
+_OPENED: list[Any] = []
+
+
+def _track(index: Any) -> Any:
+    _OPENED.append(index)
+    return index
+
+
 @contextmanager
 def _errors(s: Settings) -> Iterator[None]:
     try:
-        yield
+        try:
+            yield
+        finally:
+            while _OPENED:
+                _OPENED.pop().close()
     except OmniretError as e:
         if s.debug:
             raise
@@ -124,7 +139,8 @@ def _open(s: Settings, model: str | None = "auto", *, must_exist: bool = False) 
 
     if must_exist:
         ensure_index_exists(s.index)
-    return Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size, query_cache=s.query_cache)
+    return _track(Index.open(s.index, model=model, device=s.device, batch_size=s.batch_size,
+                             query_cache=s.query_cache))
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import click
 
 from omniret.cli.common import (  # noqa: F401 - re-exported for the command modules
     EXIT_INTERNAL,
+    EXIT_PROBLEMS,
     EXIT_USER_ERROR,
     Settings,
     _emit,
@@ -25,6 +26,7 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     _progress,
     _settings,
     _text_file,
+    _track,
     echo,
     silence_third_party_progress,
 )
@@ -85,8 +87,8 @@ def add_cmd(ctx: click.Context, paths: tuple[str, ...], model: str, prune: bool,
     with _errors(s):
         from omniret.index import Index
 
-        idx = Index.open(s.index, model=model, audio_model=audio_model, page_model=page_model, device=s.device,
-                         batch_size=s.batch_size, query_cache=s.query_cache)
+        idx = _track(Index.open(s.index, model=model, audio_model=audio_model, page_model=page_model,
+                                device=s.device, batch_size=s.batch_size, query_cache=s.query_cache))
         opts = IngestOptions(workers=workers, prune=prune, include_hidden=hidden, retry_failed=retry_failed,
                              video_segments=video_segments, video_ocr=video_ocr,
                              **({"batch_size": s.batch_size} if s.batch_size else {}))
@@ -302,6 +304,41 @@ def info_cmd(ctx: click.Context) -> None:
         click.echo(f"last errors: {len(errs)}")
         for e in errs[:20]:
             echo(f"  {e['uri']}: {e['reason']}")
+
+
+@cli.command("check")
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FAISS files, text index, SQLite indexes).")
+@click.option("--model", default=None, help="With --repair: rewrite a damaged manifest for this model.")
+@click.option("--salvage", is_flag=True,
+              help="With --repair: copy the readable rows of damaged tables into a new database (the rest is lost).")
+@click.pass_context
+def check_cmd(ctx: click.Context, repair: bool, model: str | None, salvage: bool) -> None:
+    """Check the index: SQLite integrity, manifest, vectors/FAISS/FTS consistency; one line per problem.
+
+    Exit status 0 when nothing is left to do, 3 when problems remain (see each line for what to do).
+    """
+    from omniret.index import ensure_index_exists
+    from omniret.tasks.check import check_index
+
+    s = _settings(ctx)
+    with _errors(s):
+        ensure_index_exists(s.index)
+        problems = check_index(s.index, repair=repair, model=model, salvage=salvage)
+        remaining = [p for p in problems if not p.repaired]
+        for p in problems:
+            if s.json:
+                _emit(s, {"event": "problem", **p.to_dict()})
+            else:
+                echo(p.line())
+        if s.json:
+            _emit(s, {"event": "check", "index": s.index, "problems": len(problems),
+                      "repaired": len(problems) - len(remaining), "remaining": len(remaining)})
+        elif not problems:
+            click.echo(f"{s.index}: no problems found")
+        elif remaining and not repair and any(p.derived for p in remaining):
+            click.echo("run `omniret check --repair` to rebuild the derived data")
+    if remaining:
+        sys.exit(EXIT_PROBLEMS)
 
 
 @cli.command("models")

@@ -15,6 +15,8 @@ a message saying where the name belongs.
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -128,6 +130,36 @@ def _entry(name: str, kind: str) -> tuple[EncoderEntry, str]:
             return entry, rest
     choices = ", ".join(e.example for e in entries() if e.kind == kind)
     raise ModelError(f"unknown {'model' if kind == 'vector' else 'page model'} {name!r}; choose from: {choices}")
+
+
+def _accepted(factory: Factory) -> inspect.Signature | None:
+    """The signature that decides which keywords ``factory`` takes: its own, or, when it passes ``**kwargs``
+    on, that of the class it returns (its return annotation); ``None`` when it cannot be told."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return sig
+    try:
+        target = typing.get_type_hints(factory).get("return")
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing to check against
+        return None
+    return inspect.signature(target) if isinstance(target, type) else None
+
+
+def check_arguments(name: str, config: dict[str, Any], *, page_model: bool = False) -> None:
+    """Raise :class:`ModelError` unless the model class registered for ``name`` takes ``config`` as keyword
+    arguments (checked against signatures; nothing is built or loaded). An index's manifest records these
+    arguments; one written for another model class would otherwise fail deep in a constructor."""
+    entry, _ = _entry(name, "multivector" if page_model else "vector")
+    sig = _accepted(_load_factory(entry.factory_path))
+    if sig is None:
+        return
+    try:
+        sig.bind_partial(**config)
+    except TypeError as e:
+        raise ModelError(f"model {name!r} with arguments {sorted(config)} its class does not take ({e})") from e
 
 
 def create(name: str, **kwargs: Any) -> Encoder:

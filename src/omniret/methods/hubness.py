@@ -77,9 +77,20 @@ def _log_z(bank_sims: np.ndarray, beta: float) -> np.ndarray:
     return logsumexp(beta * bank_sims, axis=0)
 
 
-def _top1(rows: np.ndarray) -> np.ndarray:
-    """Index of each row's maximum; ties go to the lowest index (as a stable sort of ``-x`` would)."""
-    return np.argmax(rows, axis=1)
+def _top1(rows: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Index of each row's maximum. Ties (equal maxima) go to the lowest gallery index: the column index
+    itself, or with ``ids`` (the gallery index of each entry, (n, m); -1 = not in the statistics) the entry
+    with the lowest id, as :func:`bank_topk` breaks ties when it builds the activation set.
+
+    One tie rule for both sides is what makes an exact duplicate work: two copies of a picture tie in
+    every bank row, which activates only the lower-indexed copy; a query whose top-1 were the *other*
+    copy (first in the ANN's candidate order) would never be normalised (issue 13.10).
+    """
+    if ids is None or rows.shape[1] == 0:
+        return np.argmax(rows, axis=1)
+    big = np.iinfo(np.int64).max
+    key = np.where(np.asarray(ids) < 0, big - 1, np.asarray(ids, dtype=np.int64))  # unseen: after every seen one
+    return np.argmin(np.where(rows == rows.max(axis=1, keepdims=True), key, big), axis=1)
 
 
 def bank_topk(bank_sims: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -234,13 +245,19 @@ def apply_inverted_softmax(cand_scores: np.ndarray, cand_log_z: np.ndarray, beta
 
 
 def apply_qbnorm(
-    cand_scores: np.ndarray, cand_log_z: np.ndarray, cand_active: np.ndarray, beta: float = 20.0
+    cand_scores: np.ndarray, cand_log_z: np.ndarray, cand_active: np.ndarray, beta: float = 20.0,
+    cand_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log-domain DIS on each query's K' candidates (arrays (nq, K'), stats gathered per candidate).
 
     A row is normalised (``beta s - log Z``) when its best candidate is active, else kept raw.
     Equals :func:`qb_norm_log` when the candidates are the whole gallery; in general it needs the
     candidate set to contain the query's true top-1 (true for any top-K' candidate generator).
+
+    Tie rule: among candidates with the same best score, the "best candidate" is the one with the lowest
+    gallery index ``cand_ids`` (the candidates' positions in the statistics, -1 = unseen), the rule the
+    activation set is built with (:func:`bank_topk`), so exact duplicates are judged alike whatever order
+    the ANN returns them in. Without ``cand_ids``: the first in candidate order.
     """
     s = _matrix("cand_scores", cand_scores)
     lz = _matrix("cand_log_z", cand_log_z)
@@ -250,7 +267,7 @@ def apply_qbnorm(
     out = s.copy()
     if s.shape[1] == 0:
         return out
-    rows = act[np.arange(s.shape[0]), _top1(s)] & np.isfinite(lz).all(axis=1)
+    rows = act[np.arange(s.shape[0]), _top1(s, cand_ids)] & np.isfinite(lz).all(axis=1)
     out[rows] = beta * s[rows] - lz[rows]
     return out
 
@@ -338,13 +355,15 @@ def apply_dual_dis(
     cand_active_g: np.ndarray,
     beta1: float = 1 / 1.99,
     beta2: float = 3.0,
+    cand_ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Log DualDIS on candidate sets; see :func:`dual_dis_log` for the rule (arrays (nq, K'))."""
+    """Log DualDIS on candidate sets; see :func:`dual_dis_log` for the rule (arrays (nq, K')). Ties for the
+    best candidate: the lowest gallery index ``cand_ids``, as in :func:`apply_qbnorm`."""
     s = _matrix("cand_scores", cand_scores)
     out = (beta1 + beta2) * s
     if s.shape[1] == 0:
         return out
-    top = _top1(s)
+    top = _top1(s, cand_ids)
     rows = np.arange(s.shape[0])
     for log_z, active in ((cand_log_zq, cand_active_q), (cand_log_zg, cand_active_g)):
         lz = _matrix("cand_log_z", log_z)

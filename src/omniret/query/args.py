@@ -130,3 +130,24 @@ def item_texts(store: Store, limit: int) -> list[str]:
         if len(out) >= limit:
             break
     return out[:limit]
+
+
+def image_term(word: str) -> bool:
+    """Whether a bare query-algebra word is an image file; a word that names a media file that is not a
+    readable image file is an error (see :meth:`Index.parse_expression`)."""
+    from omniret.errors import MediaError
+    from omniret.media._io import check_regular_file
+    from omniret.sources.walk import modality_for
+
+    mod = modality_for(word)
+    if mod is None or mod is Modality.TEXT:
+        return False
+    try:
+        check_regular_file(word, "image file")
+    except MediaError as e:
+        raise QueryError(f"query term {e}; to search the word as text, quote it: '\"{word}\"'") from e
+    if mod is not Modality.IMAGE:
+        article = "an" if mod.value[0] in "aeiou" else "a"
+        raise QueryError(f"query term {word!r} is {article} {mod.value} file; query algebra takes image files "
+                         "(search by a sound with audio=, --audio)")
+    return True

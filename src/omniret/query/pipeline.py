@@ -336,7 +336,12 @@ def _hubness(stats: SpaceStats, rows: np.ndarray, s: np.ndarray, method: str) ->
     if len(s) == 0:
         stats.candidate_log_z(rows, "q", qbeta)  # still says so when there is no query bank
         return out
-    top = int(np.argmax(s))  # QB-Norm / DualDIS test the query's best candidate (first of equal maxima)
+    # QB-Norm / DualDIS test the query's best candidate; of equal maxima the lowest statistics row, the tie
+    # rule of the activation set (methods.hubness._top1): duplicates are judged alike in any ANN order
+    top = int(np.argmax(s))
+    tied = np.flatnonzero(s == s[top])
+    if len(tied) > 1:
+        top = int(tied[np.argmin(np.where(rows[tied] < 0, np.iinfo(np.int64).max, rows[tied]))])
     if method == "qbnorm" and not stats.is_active(int(rows[top]), "q"):
         return s  # an inactive query keeps its raw scores (the caller's array, not written to)
     finite = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, overload
 
 import numpy as np
@@ -94,6 +94,26 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return len(self.items) + len(self.delete_ids) + len(self.delete_uris) + len(self.sources)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a check: what was found, what to do about it (or what ``--repair`` did)."""
+
+    found: str
+    action: str
+    derived: bool  # rebuildable from what the index holds (``--repair`` does it)
+    repaired: bool = False
+
+    def line(self) -> str:
+        if self.repaired:
+            return f"{self.found}: repaired ({self.action})"
+        if self.derived:
+            return f"{self.found}: derived data, `omniret check --repair` {self.action}"
+        return f"{self.found}: {self.action}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
 
 
 class IdRow(Sequence["str | None"]):
@@ -281,6 +301,25 @@ class Store(ABC):
     def deleted_since(self, space: str, since: int) -> int:
         """How many vectors of ``space`` were deleted or replaced by commits after ``since``."""
         raise NotImplementedError(f"{type(self).__name__} does not track deletions")
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store refuses writes (an index on read-only media, or opened read-only)."""
+        return False
+
+    def checkpoint(self, *, resync_marker: bool = False) -> None:  # noqa: B027 - optional hook
+        """Make everything committed so far durable in the store's main files (the embedded store folds its
+        SQLite write-ahead log into the database). Called at the end of every ``add``/``remove`` run
+        (``resync_marker=True`` after ``add``: see :meth:`omniret.store.embedded.EmbeddedStore.checkpoint`)."""
+
+    def check(self, *, repair: bool = False, salvage: bool = False) -> list[Problem]:
+        """Integrity and consistency problems of the stored data (``repair``: rebuild what is derived;
+        ``salvage``: also copy the readable rows of damaged data tables). The default checks nothing; the
+        embedded store runs :func:`omniret.store.check.check_store`."""
+        return []
+
+    def verify_before_write(self) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~omniret.errors.StoreError` when the store is damaged or read-only, before a run writes."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""

@@ -15,6 +15,7 @@ if so it adds the rows written after the index's commit and masks the rows delet
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -24,19 +25,21 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omniret.errors import QueryError, StoreError
+from omniret.errors import QueryError, StoreError, StoreWarning
 from omniret.items import Item
-from omniret.store import sql
+from omniret.store import db_files, sql
 from omniret.store.base import Filter, SourceState, Store, WriteBatch, check_queries
+from omniret.store.embedded_upkeep import FolderUpkeep
 from omniret.store.faiss_index import KINDS, IndexConfig, SpaceIndex, saved_kind
 from omniret.store.writes import apply_batch, validate_batch
 
-DB_NAME = "omniret.db"
+DB_NAME = db_files.DB_NAME
 
 
 def _space_file(space: str) -> str:
@@ -44,13 +47,19 @@ def _space_file(space: str) -> str:
     return f"{safe}-{hashlib.blake2b(space.encode(), digest_size=4).hexdigest()}.npz"
 
 
-class EmbeddedStore(Store):
+class EmbeddedStore(FolderUpkeep, Store):
     """The default store: one folder, SQLite + FAISS. See the module docstring.
 
     ``index_kind`` is ``auto`` (exact ``flat`` below ``flat_threshold`` live vectors, ``ivfpq``
     from there on, or ``ondisk`` there when ``memory_budget`` bytes is given), ``flat``, ``hnsw``,
     ``ivfpq`` or ``ondisk`` (memory-mapped IVF-PQ, see :mod:`omniret.store.ondisk`). ``busy_timeout_s`` is how long a commit waits
     for another process's write lock before raising :class:`StoreError`.
+
+    ``read_only``: ``None`` (default) opens read-only when the folder, the database or its WAL files cannot
+    be written (read-only media, a shared mount, no permission; see :mod:`omniret.store.db_files`), ``True``
+    always; a read-only store searches as usual, keeps derived FAISS files in a cache folder
+    (``$XDG_CACHE_HOME/omniret/read-only/<store uuid>``, else in memory) and refuses writes with a
+    :class:`StoreError` that says why.
     """
 
     def __init__(
@@ -63,13 +72,28 @@ class EmbeddedStore(Store):
         busy_timeout_s: float = 30.0,
         memory_budget: int | None = None,
         config: IndexConfig | None = None,
+        read_only: bool | None = None,
     ) -> None:
         if index_kind not in KINDS:
             raise StoreError(f"unknown index_kind {index_kind!r}; choose from {', '.join(KINDS)}")
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file; an embedded store is a folder: give a folder path")
-        self.path.mkdir(parents=True, exist_ok=True)
+        db = self.path / DB_NAME
+        reason = db_files.read_only_reason(self.path) if db.exists() else None
+        if read_only and reason is None:
+            reason = "opened with read_only=True"
+        if reason is not None and not db.exists():
+            raise StoreError(f"no omniret index at {self.path}; a read-only store cannot create one")
+        if reason is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        #: why this store cannot be written, or None
+        self.read_only_reason = reason
+        self._mode: str | None = None
+        if reason is not None:
+            self._mode, unread = db_files.read_only_mode(db, busy_timeout_s)
+            if unread:
+                warnings.warn(unread, StoreWarning, stacklevel=2)
         self._cfg = config or IndexConfig(kind=index_kind, flat_threshold=flat_threshold, nprobe=nprobe,
                                           memory_budget=memory_budget)
         self._busy = busy_timeout_s
@@ -84,18 +108,29 @@ class EmbeddedStore(Store):
         self._data_version: int | None = None
         self._seq = 0
         try:
-            self._writer = self._new_conn()
             self._watch = self._new_conn()
+            self._writer = self._watch if reason is not None else self._new_conn()
             self._init_schema()
-            self._uuid = self._meta(self._writer, "uuid")
+            self._uuid = self._meta(self._watch, "uuid")
+            self._check_marker()
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path / DB_NAME}: cannot open the store database ({e})") from e
+            self.close()
+            if db_files.is_damage(e):
+                raise db_files.damage_error(db, e, "opening it") from e
+            raise StoreError(f"{db}: cannot open the store database ({e})") from e
+        except BaseException:
+            self.close()
+            raise
         for space in self.spaces():
-            self._fresh_index(space)
+            try:
+                self._fresh_index(space)
+            except Exception as e:  # noqa: BLE001 - derived data: reported, the store still opens (omniret check)
+                warnings.warn(f"{self.path}: the FAISS index of space {space!r} cannot be built ({type(e).__name__}: "
+                              f"{e}); run `omniret check`", StoreWarning, stacklevel=2)
 
     # -- connections ----------------------------------------------------------------------------
     def _new_conn(self) -> sqlite3.Connection:
-        conn = sql.connect(self.path / DB_NAME, busy_timeout_s=self._busy)
+        conn = sql.connect(self.path / DB_NAME, busy_timeout_s=self._busy, mode=self._mode)
         with self._conns_lock:
             self._conns.append(conn)
         return conn
@@ -111,6 +146,9 @@ class EmbeddedStore(Store):
 
     def _init_schema(self) -> None:
         w = self._writer
+        if self.read_only:
+            self._check_schema(w)
+            return
         w.execute("PRAGMA journal_mode = WAL")
         self._begin_write(w)
         try:
@@ -124,7 +162,14 @@ class EmbeddedStore(Store):
         except BaseException:
             w.execute("ROLLBACK")
             raise
-        version = int(self._meta(w, "schema_version"))
+        self._check_schema(w)
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = int(self._meta(conn, "schema_version"))
+        except ValueError as e:
+            raise StoreError(f"{self.path / DB_NAME}: no valid schema version (meta table damaged: {e}); "
+                             "run `omniret check`") from e
         if version != sql.SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {version}, this omniret reads "
                              f"{sql.SCHEMA_VERSION}; upgrade omniret or rebuild the index")
@@ -135,6 +180,7 @@ class EmbeddedStore(Store):
         return "" if row is None else str(row[0])
 
     def _begin_write(self, conn: sqlite3.Connection) -> None:
+        self._check_writable()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
@@ -145,7 +191,16 @@ class EmbeddedStore(Store):
 
     # -- manifest -------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
-        return dict(json.loads(self._meta(self._conn(), "manifest") or "{}"))
+        text = self._meta(self._conn(), "manifest") or "{}"
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise StoreError(f"{self.path / DB_NAME}: the manifest (table meta, key 'manifest') is damaged: not JSON "
+                             f"({e}). Run `omniret check` for how to rewrite it") from e
+        if not isinstance(value, dict):
+            raise StoreError(f"{self.path / DB_NAME}: the manifest (table meta, key 'manifest') is damaged: a JSON "
+                             f"{type(value).__name__}, not an object. Run `omniret check` for how to rewrite it")
+        return value
 
     def set_manifest(self, manifest: Mapping[str, Any]) -> None:
         text = json.dumps(dict(manifest), sort_keys=True)
@@ -172,9 +227,12 @@ class EmbeddedStore(Store):
             except BaseException as e:
                 if w.in_transaction:
                     w.execute("ROLLBACK")
+                if db_files.is_damage(e):
+                    raise db_files.damage_error(self.path / DB_NAME, e, "committing") from e
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.path}: commit failed and was rolled back ({e})") from e
                 raise
+            db_files.write_marker(self.path, self._uuid, seq)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -221,8 +279,22 @@ class EmbeddedStore(Store):
                 self._save(space, idx)
             return idx
 
+    def rebuild_index(self, space: str) -> None:
+        """Throw away the FAISS index of ``space`` (in memory and its saved file) and build it again."""
+        with self._index_lock:
+            idx = self._indexes.pop(space, None)
+            if idx is not None:
+                idx.release()
+            for folder in {self.path / "faiss", self._derived_folder()} - {None}:
+                with contextlib.suppress(OSError):
+                    (folder / _space_file(space)).unlink()  # type: ignore[operator]
+        self._fresh_index(space)
+
     def _load_saved(self, space: str, dim: int, seq: int) -> SpaceIndex | None:
         path = self.path / "faiss" / _space_file(space)
+        cache = self._derived_folder()
+        if self.read_only and cache is not None and (cache / _space_file(space)).exists():
+            path = cache / _space_file(space)
         if not path.exists():
             return None
         try:
@@ -260,15 +332,23 @@ class EmbeddedStore(Store):
         if self._cfg.choose(n) == "ondisk":
             from omniret.store.ondisk import OnDiskIndex, sqlite_chunks  # noqa: PLC0415
 
-            chunks = sqlite_chunks(conn, space, dim, self._cfg.build_chunk)()
-            return OnDiskIndex.build_chunks(self.path / "faiss" / _space_file(space), dim, self._cfg, n, chunks, seq)
+            folder = self._derived_folder()
+            if folder is not None:
+                chunks = sqlite_chunks(conn, space, dim, self._cfg.build_chunk)()
+                return OnDiskIndex.build_chunks(folder / _space_file(space), dim, self._cfg, n, chunks, seq)
+        cfg = self._cfg
+        if cfg.choose(n) == "ondisk":  # read-only with no cache folder: the same lists, in memory
+            cfg = replace(cfg, kind="ivfpq", memory_budget=None, ondisk_threshold=None)
         vids, ids, mat = _read_vectors(conn, space, dim, "", ())
-        return SpaceIndex.build(dim, self._cfg, vids, ids, mat, seq)
+        return SpaceIndex.build(dim, cfg, vids, ids, mat, seq)
 
     def _save(self, space: str, idx: SpaceIndex) -> None:
         idx.lock.acquire_read()
+        folder = self._derived_folder()
+        if folder is None:
+            return
         try:
-            idx.save(self.path / "faiss" / _space_file(space), self._uuid)
+            idx.save(folder / _space_file(space), self._uuid)
         except OSError as e:  # derived data: the store still works, it only rebuilds next time
             warnings.warn(f"{self.path}: could not save the FAISS index of {space!r} ({e})", stacklevel=3)
         finally:
@@ -423,13 +503,16 @@ class EmbeddedStore(Store):
         return int(row[0])
 
     def close(self) -> None:
-        """Save indexes that changed since they were saved, then close every connection."""
+        """Save indexes that changed since they were saved, fold the WAL into the database, close every connection."""
         if self._closed:
             return
-        for space, idx in list(self._indexes.items()):
+        for space, idx in list(getattr(self, "_indexes", {}).items()):
             if idx.dirty:
                 self._save(space, idx)
             idx.release()
+        if getattr(self, "_writer", None) is not None:
+            with contextlib.suppress(StoreError, sqlite3.Error):
+                self.checkpoint()
         self._closed = True
         with self._conns_lock:
             for conn in self._conns:
@@ -462,3 +545,8 @@ def _folder_bytes(folder: Path) -> int:
         except OSError:  # a temp file renamed away meanwhile
             pass
     return total
+
+
+db_files.guard_damage(EmbeddedStore, DB_NAME, (
+    "manifest", "search", "search_keyed", "vectors", "lexical", "get", "iter_items", "count", "spaces", "source_states",
+    "errors", "info", "version", "iter_vectors_keyed", "deleted_since", "set_manifest", "lost_commits"))

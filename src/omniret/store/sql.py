@@ -18,6 +18,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omniret.errors import QueryError
@@ -206,13 +207,25 @@ def filter_sql(where: Filter | None) -> tuple[str, list[Any]]:
     return " AND ".join(conds), params
 
 
-def connect(path: str | os.PathLike[str], *, busy_timeout_s: float, readonly: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
-    conn = sqlite3.connect(
-        os.fspath(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-    )
+def connect(path: str | os.PathLike[str], *, busy_timeout_s: float, readonly: bool = False,
+            mode: str | None = None) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout.
+
+    ``mode``: ``None`` (read-write, creating the file), ``"ro"`` (SQLite ``mode=ro``: reads, WAL included;
+    writes fail) or ``"immutable"`` (``immutable=1``: for read-only media; no locks, the WAL is not read).
+    ``readonly`` only forbids writes on this connection (``PRAGMA query_only``).
+    """
+    if mode is None:
+        conn = sqlite3.connect(os.fspath(path), timeout=busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        query = {"ro": "mode=ro", "immutable": "mode=ro&immutable=1"}[mode]
+        uri = f"{Path(os.path.abspath(os.fspath(path))).as_uri()}?{query}"
+        conn = sqlite3.connect(uri, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False,
+                               uri=True)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-    conn.execute("PRAGMA synchronous = FULL")
+    if mode is None:
+        conn.execute("PRAGMA synchronous = FULL")
     if readonly:
         conn.execute("PRAGMA query_only = 1")
     return conn
