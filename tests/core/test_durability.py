@@ -156,6 +156,24 @@ def test_read_only_index_can_be_searched(read_only_folder: tuple[str, str], tmp_
     assert not Path(original, "omniret.db-wal").exists()
 
 
+def test_read_only_index_can_be_served(read_only_folder: tuple[str, str]) -> None:
+    """The HTTP server searches a read-only index; uploads get a 403 that says why, not a 500."""
+    from fastapi.testclient import TestClient
+
+    from omniret.server.app import create_app
+    from omniret.server.settings import ServerSettings
+
+    view, _ = read_only_folder
+    token = "t" * 24
+    with TestClient(create_app(view, ServerSettings(token=token)), raise_server_exceptions=False) as c:
+        r = c.post("/search", json={"text": "topic 3", "k": 2})
+        assert r.status_code == 200 and r.json()["hits"][0]["text"].startswith("note 3 ")
+        assert c.get("/healthz").json()["writes_enabled"] is False
+        r = c.post("/items", headers={"Authorization": f"Bearer {token}"},
+                   files={"file": ("a.txt", b"hello upload", "text/plain")})
+        assert r.status_code == 403 and "read-only" in r.json()["error"]
+
+
 def test_read_only_flag_opens_without_writing(tmp_path: Path) -> None:
     index, corpus = built(tmp_path, 10)
     before = digest(Path(index, "omniret.db"))

@@ -41,13 +41,14 @@ class Service:
         self.write_lock = threading.Lock()
         self.root = Path(os.path.realpath(index.path))
         self.upload_dir = self.root / "uploads"
-        self.thumb_dir = self.root / "thumbs"
         self.query_tmp = Path(tempfile.mkdtemp(prefix="omniret-query-"))
+        # a read-only index (read-only media): thumbnails are cached in the private temp folder instead
+        self.thumb_dir = self.query_tmp / "thumbs" if index.store.read_only else self.root / "thumbs"
         self._base: str | None = None  # see _source_base
         self.uploads = Uploads.of_index(index, self.upload_dir)
         if settings.batch_queries:  # requests run in many threads: let their query encodings share calls
             index.batch_queries(wait_ms=settings.batch_wait_ms)
-        if settings.writes_enabled:  # leftovers of uploads killed in an earlier run
+        if settings.writes_enabled and not index.store.read_only:  # leftovers of uploads killed in an earlier run
             with self.write_lock:
                 self.uploads.cleanup()
 
@@ -183,8 +184,19 @@ class Service:
         kind = "audio" if head.startswith(_AUDIO_MAGIC) and not head[8:12] == b"WEBP" else "image"
         return path, kind
 
+    def check_writable(self) -> None:
+        """403 when the index is read-only (read-only media or mount): before an upload touches the disk."""
+        if self.index.store.read_only:
+            reason = getattr(self.index.store, "read_only_reason", None) or "opened read-only"
+            raise HTTPProblem(403, f"the index is read-only ({self.scrub_path(reason)}); it can be searched, "
+                              "not written")
+
+    def scrub_path(self, text: str) -> str:
+        return text.replace(str(self.root), "<index>")
+
     def receive_upload(self, src: Any, filename: str) -> Pending:
         """Receive an uploaded file for indexing (placed and indexed by :meth:`add_uploads`)."""
+        self.check_writable()
         return self.uploads.receive(src, filename)
 
     # -- writing --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def healthz(request: Request) -> Health:
     """Liveness and a little state: the item count proves the store answers."""
     svc = service(request)
     return Health(status="ok", items=svc.index.store.count(), model=svc.index.encoder.name,
-                  writes_enabled=svc.settings.writes_enabled)
+                  writes_enabled=svc.settings.writes_enabled and not svc.index.store.read_only)
 
 
 @router.get("/models", response_model=ModelsResponse)
