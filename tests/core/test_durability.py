@@ -338,3 +338,28 @@ def test_check_rebuilds_a_faiss_index_that_disagrees(tmp_path: Path) -> None:
         assert len(problems) == 1 and "FAISS index" in problems[0].found and problems[0].derived
         assert idx.check(repair=True)[0].repaired
         assert idx.check() == []
+
+
+def test_a_long_lived_store_checks_before_its_first_write_then_every_few_minutes(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server adds every upload through one open store: quick_check runs at the first write, not at
+    every upload; damage found stays found (a failed check is never remembered as passed)."""
+    from omniret.store import db_files
+
+    index, corpus = built(tmp_path, 240)
+    calls = []
+    with omniret.open(index) as idx:
+        real = idx.store._conn
+        monkeypatch.setattr(idx.store, "_conn", lambda: calls.append(1) or real())
+        idx.store.verify_before_write()
+        first = len(calls)
+        idx.store.verify_before_write()
+        assert len(calls) == first, "checked again at once"
+        monkeypatch.setattr(db_files, "PRECHECK_EVERY_S", 0.0)
+        idx.store.verify_before_write()
+        assert len(calls) > first
+    flip_pages(str(Path(index, "omniret.db")), "items_uri")
+    with omniret.open(index) as idx:
+        for _ in range(2):
+            with pytest.raises(StoreError, match="damaged"):
+                idx.store.verify_before_write()

@@ -33,6 +33,8 @@ DB_NAME = "omniret.db"
 MARKER_NAME = "omniret.commit"
 #: ``add`` and ``remove`` run SQLite's ``quick_check`` first on databases up to this size (bytes)
 PRECHECK_MAX_BYTES = 1 << 30
+#: ... and again at most this often on a store that stays open (a server indexing uploads)
+PRECHECK_EVERY_S = 600.0
 
 
 def sidecar(folder: Path, suffix: str) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,19 @@ class FolderUpkeep:
                 warnings.warn(f"{self.path}: WAL checkpoint failed ({e}); the data stays in {DB_NAME}-wal",
                               StoreWarning, stacklevel=2)
 
+    _verified_at: float = -1e18
+
     def verify_before_write(self) -> None:
         """Run SQLite's ``quick_check`` before an ``add``/``remove`` run writes (on databases up to
-        :data:`~omniret.store.db_files.PRECHECK_MAX_BYTES`), so a damaged file is reported, not written into."""
+        :data:`~omniret.store.db_files.PRECHECK_MAX_BYTES`), so a damaged file is reported, not written into.
+
+        A long-lived store (the server, one ``add`` per upload) checks at its first write and then at most
+        every :data:`~omniret.store.db_files.PRECHECK_EVERY_S` seconds; damage SQLite meets in between is
+        reported by the write itself."""
         self._check_writable()
         db = self.path / DB_NAME
-        if db.stat().st_size > db_files.PRECHECK_MAX_BYTES:
+        now = time.monotonic()
+        if db.stat().st_size > db_files.PRECHECK_MAX_BYTES or now - self._verified_at < db_files.PRECHECK_EVERY_S:
             return
         try:
             rows = [r[0] for r in self._conn().execute("PRAGMA quick_check(5)")]
@@ -99,6 +107,7 @@ class FolderUpkeep:
             raise db_files.damage_error(db, e, "checking it before writing") from e
         if rows != ["ok"]:
             raise db_files.damage_error(db, "; ".join(map(str, rows)), "checking it before writing")
+        self._verified_at = now  # (only a passed check counts)
 
     def rebuild_database(self, *, salvage: bool = False) -> tuple[Path, dict[str, int], list[str]]:
         """Write a new ``omniret.db`` from the readable tables of this one and swap it in (see
