@@ -168,8 +168,8 @@ def _prepare_queries(s: Settings, idx: Any) -> None:
     start without torch; a note on stderr unless ``-q``. Never fails the command: searches then load
     the model as before."""
     try:
-        if not s.query_cache or idx.query_cache().state() != "missing":
-            return
+        if not s.query_cache or idx.store.read_only or idx.query_cache().state() != "missing":
+            return  # (a read-only index cannot take the export; its searches load the model)
         if not s.quiet:
             click.echo("preparing fast searches for this index's model (once)...", err=True)
         idx.prepare_queries()
