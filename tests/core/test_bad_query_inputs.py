@@ -170,7 +170,7 @@ def test_add_with_bogus_model_on_new_path_creates_nothing(tmp_path: Path, corpus
     pre = ["--device", "bogus"] if kind == "device" else []
     code, _, err = run("--index", str(target), *pre, "add", str(corpus), *args)
     assert code == EXIT_USER_ERROR and err.startswith("error: ")
-    assert not (tmp_path / "new").exists(), "a failed first open left files behind"
+    assert not target.exists(), "a failed first open left files behind"
     existing = tmp_path / "mine"  # a folder the user made stays, empty as it was
     existing.mkdir()
     code, _, _ = run("--index", str(existing), *pre, "add", str(corpus), *args)
