@@ -82,6 +82,13 @@ def test_search_audio_on_a_fifo_does_not_hang(tmp_path: Path) -> None:
         returns_within(lambda: load_audio(str(path)), path)
 
 
+def test_search_image_on_a_fifo_named_svg_does_not_hang(index: str, tmp_path: Path) -> None:
+    path = tmp_path / "query.svg"
+    os.mkfifo(path)
+    with omniret.open(index) as idx, pytest.raises(QueryError, match="FIFO"):
+        returns_within(lambda: idx.search(image=str(path)), path)
+
+
 def test_query_image_on_a_device_is_refused(index: str) -> None:
     with omniret.open(index) as idx, pytest.raises(QueryError, match="character device"):
         idx.search(image="/dev/zero")

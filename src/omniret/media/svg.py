@@ -21,6 +21,7 @@ from typing import Any
 from PIL import Image
 
 from omniret.errors import MediaError
+from omniret.media._io import open_binary
 
 #: the largest SVG file read (bytes)
 MAX_SVG_BYTES = 32 * 1024 * 1024
@@ -84,7 +85,7 @@ def rasterize(path: str | os.PathLike[str], *, target_size: int | None = None) -
 
 def _read(uri: str) -> bytes:
     try:
-        with open(uri, "rb") as f:
+        with open_binary(uri) as f:  # a regular file only (a FIFO named .svg would block forever)
             data = f.read(MAX_SVG_BYTES + 1)
     except OSError as e:
         raise MediaError(uri, f"cannot read ({e.strerror or e})") from e
