@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from typing import BinaryIO
@@ -68,7 +69,10 @@ def open_binary(uri: str) -> BinaryIO:
                              else f"{what}, not a regular file; give a file path")
         if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        f = os.fdopen(fd, "rb")
+        with contextlib.suppress(AttributeError, TypeError):
+            f.raw.name = uri  # libraries that read .name (tifffile) see the path, not the descriptor number
+        return f
     except BaseException:
         os.close(fd)
         raise
