@@ -190,9 +190,13 @@ def _decode_loop(todo: queue.SimpleQueue[tuple[DecodeTask, _Slot] | None], confi
     with torch_threads(1, load=False):
         while (job := todo.get()) is not None:
             task, slot = job
-            if not slot.cancelled:
-                slot.result = decode_file(task, config)
-            slot.done.set()
+            try:
+                if not slot.cancelled:
+                    slot.result = decode_file(task, config)
+            except BaseException as e:  # decode_file reports bad input itself; never leave a slot unfilled
+                slot.result = DecodedFile(task, error=f"unexpected {type(e).__name__}: {e}")
+            finally:
+                slot.done.set()
 
 
 def decode_threads(n_tasks: int, workers: int) -> int:
