@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["ingest", "search", "offline", "methods", "documents", "stages_e2e", "stage_choices", "stages", "muvera", "gpu", "media", "server", "scale", "ondisk"]
+ORDER = ["ingest", "ingest_callers", "cli", "load", "search", "offline", "methods", "documents", "stages_e2e", "stage_choices",
+         "stages", "muvera", "gpu", "media", "server", "scale", "ondisk"]
 
 
 def main() -> None:
