@@ -290,7 +290,9 @@ class Index:
 
     def _query_towers(self) -> OnnxQueryEncoder | None:
         if self._fast is False:
-            self._fast = self.query_cache().load()
+            with self._batch_lock:  # concurrent first queries (a server's threads) load the towers once
+                if self._fast is False:
+                    self._fast = self.query_cache().load()
         return self._fast if isinstance(self._fast, OnnxQueryEncoder) else None
 
     def prepare_queries(self) -> str:

@@ -66,3 +66,35 @@ def test_real_manual_outline_gives_sections(texdoc: Path, tmp_path: Path) -> Non
         hits = index.search("Alignment structures for equations", k=3)
         assert hits[0].metadata.get("section") and hits[0].metadata["page"] > 3
         assert all(isinstance(t, str) for t in hits[0].metadata["section"])
+
+
+def _long_section(topic: str, n: int) -> str:
+    return " ".join(f"{topic} sentence number {i} says something different about {topic}." for i in range(n))
+
+
+def test_chunks_of_a_flowing_section_come_back_as_their_section_once(tmp_path: Path) -> None:
+    """HTML/Word/EPUB sections long enough to be chunked: by default (``auto``) a section is one hit,
+    its matched chunks listed under it, never the section and its chunks side by side; plain text
+    files' chunks still come back as chunks (issue 15's note: repeated sections in ``auto`` results)."""
+    (tmp_path / "docs").mkdir()
+    html = ("<html><head><title>Field guide</title></head><body>"
+            f"<h1>Owls</h1><p>{_long_section('owl', 60)}</p>"
+            f"<h1>Rivers</h1><p>{_long_section('river', 60)}</p></body></html>")
+    (tmp_path / "docs" / "guide.html").write_text(html, encoding="utf-8")
+    (tmp_path / "docs" / "notes.txt").write_text(_long_section("pasta", 60), encoding="utf-8")
+    with omniret.open(tmp_path / "idx", model="fake") as index:
+        assert index.add(tmp_path / "docs", workers=0).failed == []
+        items = list(index.store.iter_items())
+        sections = {it.id for it in items if it.metadata.get("heading") in ("Owls", "Rivers")}
+        chunks = [it for it in items if it.parent_id in sections]
+        assert len(sections) == 2 and len(chunks) >= 4  # both sections were cut into chunks
+        hits = index.search("owl sentence number 3", k=50)
+        html_hits = [h for h in hits if h.uri.endswith("guide.html")]
+        assert html_hits and not any(h.parent_id in sections for h in html_hits), "a chunk beside its section"
+        assert len({h.id for h in html_hits}) == len(html_hits)
+        found = [h for h in html_hits if h.id in sections]
+        assert len(found) == 2 and all(h.metadata["matched"] for h in found)
+        assert all("chunk" in m for h in found for m in h.metadata["matched"])
+        assert sum(h.uri.endswith("notes.txt") and "chunk" in h.metadata for h in hits) >= 2
+        raw = index.search("owl sentence number 3", k=50, granularity="item")
+        assert any(h.parent_id in sections for h in raw)

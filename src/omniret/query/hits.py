@@ -50,13 +50,25 @@ SNIPPET_BLOCKS = 3
 
 
 def _page_child(h: Hit) -> bool:
-    """A block or section hit of a paged document (its parent is its page)."""
+    """A hit that a reader sees inside a larger unit, its parent: a block or section of a page (paged
+    documents), or a chunk of a section, slide or sheet (the structured formats of ``ingest.structured``
+    label their parts and chunks; plain text files' chunks carry no label and pass through)."""
     md = h.metadata
-    return h.parent_id is not None and "page" in md and ("block" in md or "heading" in md)
+    if h.parent_id is None:
+        return False
+    if "page" in md:
+        return "block" in md or "heading" in md
+    return "chunk" in md and "label" in md
+
+
+def _unit(h: Hit) -> bool:
+    """A reader-level unit found as a hit itself: a page, or a part (section) of a structured document."""
+    return not _page_child(h) and ("page" in h.metadata or "part" in h.metadata)
 
 
 def document_pages(hits: Sequence[Hit], store: Store, *, keep_nav: bool = False) -> list[Hit]:
-    """Documents at the reader's level: block and section hits replaced by their page, once per page.
+    """Documents at the reader's level: block and section hits replaced by their page, once per page;
+    chunks of a structured document's section (HTML, Word, EPUB…) replaced by their section, once.
 
     A page scores its best matched item (max-pooling, order = best first) and lists up to
     :data:`SNIPPET_BLOCKS` matched items in ``metadata["matched"]`` (id, block, bbox, text, score,
@@ -71,7 +83,7 @@ def document_pages(hits: Sequence[Hit], store: Store, *, keep_nav: bool = False)
     kept = [h for h in hits if keep_nav or h.metadata.get("role") not in NAV_ROLES]
     need = sorted({h.parent_id for h in kept if _page_child(h)} - {h.id for h in kept})
     pages = {p.id: p for p in store.get(need) if p is not None}
-    pages.update({h.id: h for h in kept if "page" in h.metadata and not _page_child(h)})  # type: ignore[misc]
+    pages.update({h.id: h for h in kept if _unit(h)})  # type: ignore[misc]
     order: list[str] = []
     groups: dict[str, list[Hit]] = {}
     for h in kept:
@@ -89,11 +101,12 @@ def document_pages(hits: Sequence[Hit], store: Store, *, keep_nav: bool = False)
             continue
         hit = _page_hit(pages[key], members)
         best = hit.metadata["matched"][0]["text"] if hit.metadata.get("matched") else None
-        first = shown.get((hit.uri, best)) if best else None
+        paged = hit.metadata.get("page") is not None
+        first = shown.get((hit.uri, best)) if best and paged else None
         if first is not None:
             first.metadata.setdefault("also_pages", []).append(hit.metadata.get("page"))
             continue
-        if best:
+        if best and paged:
             shown[(hit.uri, best)] = hit
         out.append(hit)
     return out
@@ -106,7 +119,7 @@ def _page_hit(page: Item | Hit, members: Sequence[Hit]) -> Hit:
             continue
         md = m.metadata
         entry = {"id": m.id, "score": m.score, "text": (m.text or "")[:300]}
-        for k in ("block", "bbox", "section", "heading"):
+        for k in ("block", "chunk", "bbox", "section", "heading"):
             if k in md:
                 entry[k] = md[k]
         matched.append(entry)
