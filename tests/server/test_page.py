@@ -259,3 +259,33 @@ def test_pages_and_rolled_up_documents_read_well(browser: Any, doc_server: LiveS
     assert doc.startswith("ltxtable.pdf: ") and doc.endswith(" · 3 pages"), doc
     shot(pg, "document")
     ctx.close()
+
+
+def test_page_hits_outline_their_matched_blocks(browser: Any, doc_server: LiveServer) -> None:
+    """Issue 15.3: a page hit (the default) shows its matched blocks highlighted on the page's thumbnail,
+    drawn where the blocks are on the picture (inside the letterboxed page, not the card's frame)."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(doc_server.url + "/")
+    pg.fill("#q", "longtable")
+    pg.click("#search-btn")
+    wait_results(pg, "text query")
+    wait_until(pg, "document.querySelectorAll('#results .hit .region').length > 0")
+    shot(pg, "matched-blocks")
+    boxes = pg.evaluate("""Array.from(document.querySelectorAll('#results .hit .thumb')).flatMap((t) => {
+        const img = t.querySelector('img'), f = t.getBoundingClientRect();
+        const s = Math.min(f.width / img.naturalWidth, f.height / img.naturalHeight);
+        const pic = {x: f.x + (f.width - img.naturalWidth * s) / 2, y: f.y + (f.height - img.naturalHeight * s) / 2,
+                     w: img.naturalWidth * s, h: img.naturalHeight * s};
+        return Array.from(t.querySelectorAll('.region')).map((r) => {
+          const b = r.getBoundingClientRect();
+          return {pic, b: {x: b.x, y: b.y, w: b.width, h: b.height}};
+        });
+      })""")
+    assert boxes, "no matched block drawn"
+    for one in boxes:
+        pic, b = one["pic"], one["b"]
+        assert b["w"] > 0 and b["h"] > 0
+        assert pic["x"] - 1 <= b["x"] and b["x"] + b["w"] <= pic["x"] + pic["w"] + 1, one
+        assert pic["y"] - 1 <= b["y"] and b["y"] + b["h"] <= pic["y"] + pic["h"] + 1, one
+    ctx.close()

@@ -88,16 +88,44 @@
         "aria-label": "Audio " + hit.name });
     }
     if (!hit.thumb_url) return null;
-    const box = el("div", { class: "thumb" }, [
-      el("img", { src: hit.thumb_url, alt: hit.name, loading: "lazy", class: "result-img" })]);
-    const r = hit.metadata && (hit.metadata.region || hit.metadata.bbox);
-    if (Array.isArray(r) && r.length === 4 && r.every((x) => x >= 0 && x <= 1)) {
-      const outline = el("div", { class: "region", "aria-hidden": "true" });
-      outline.style.left = r[0] * 100 + "%"; outline.style.top = r[1] * 100 + "%";
-      outline.style.width = (r[2] - r[0]) * 100 + "%"; outline.style.height = (r[3] - r[1]) * 100 + "%";
-      box.appendChild(outline);
+    const img = el("img", { src: hit.thumb_url, alt: hit.name, loading: "lazy", class: "result-img" });
+    const box = el("div", { class: "thumb" }, [img]);
+    const rects = boxesOf(hit);
+    if (rects.length) {
+      const draw = () => placeBoxes(box, img, rects);
+      if (img.complete && img.naturalWidth) requestAnimationFrame(draw);  // cached: once the card is laid out
+      else img.addEventListener("load", draw, { once: true });
     }
     return box;
+  }
+
+  function isBox(r) {  /* [x0, y0, x1, y1] as fractions of the page, origin top-left */
+    return Array.isArray(r) && r.length === 4 && r.every((x) => typeof x === "number" && x >= 0 && x <= 1)
+      && r[2] > r[0] && r[3] > r[1];
+  }
+
+  function boxesOf(hit) {  /* the hit's own region or block, and the matched blocks of a page hit */
+    const md = hit.metadata || {};
+    const out = [];
+    if (isBox(md.region)) out.push(md.region); else if (isBox(md.bbox)) out.push(md.bbox);
+    for (const m of Array.isArray(md.matched) ? md.matched : []) if (m && isBox(m.bbox)) out.push(m.bbox);
+    return out;
+  }
+
+  function placeBoxes(box, img, rects) {
+    /* object-fit: contain letterboxes the page inside the card's 4:3 frame: map page fractions onto the
+       picture as drawn, as percentages of the frame (they stay right when the card is resized) */
+    const cw = box.clientWidth, ch = box.clientHeight, nw = img.naturalWidth, nh = img.naturalHeight;
+    if (!cw || !ch || !nw || !nh) return;
+    const s = Math.min(cw / nw, ch / nh), ox = (cw - nw * s) / 2, oy = (ch - nh * s) / 2;
+    rects.forEach((r, i) => {
+      const outline = el("div", { class: i ? "region matched" : "region", "aria-hidden": "true" });
+      outline.style.left = ((ox + r[0] * nw * s) / cw) * 100 + "%";
+      outline.style.top = ((oy + r[1] * nh * s) / ch) * 100 + "%";
+      outline.style.width = (((r[2] - r[0]) * nw * s) / cw) * 100 + "%";
+      outline.style.height = (((r[3] - r[1]) * nh * s) / ch) * 100 + "%";
+      box.appendChild(outline);
+    });
   }
 
   function pageOf(hit) {  /* ingest numbers pages from 1: metadata.page, and span = [page, page] */
