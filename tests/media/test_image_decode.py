@@ -195,3 +195,39 @@ def test_skimage_multipage_tiffs_give_their_first_page(tmp_path: Path) -> None:
     bad.write_bytes(b"II*\x00" + b"\xff" * 60)
     with pytest.raises(MediaError, match="TIFF"):
         load_image(bad)
+
+
+def test_concurrent_decodes_leave_the_warning_filters_as_they_were(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decode threads each enter the header read's ``warnings.catch_warnings``; interleaved, one thread could
+    restore the filter list another had changed and leave an "error" filter behind for the whole process.
+    Pictures over Pillow's warning level (lowered here so that small files reach it) take the path."""
+    import threading
+    import warnings
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 64)
+    files = []
+    for side in (40, 80, 100):  # under Pillow's level, over it (its warning), over twice it (its error)
+        files.append(tmp_path / f"{side}.png")
+        Image.new("RGB", (side, side), (200, 30, 30)).save(files[-1])
+    before = list(warnings.filters)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(150):
+                uri = str(files[(i + n) % 3])
+                try:
+                    load_image(uri, max_pixels=10**6)
+                except MediaError as e:  # over twice Pillow's level: its DecompressionBombError, as MediaError
+                    assert "too large" in str(e)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert warnings.filters == before

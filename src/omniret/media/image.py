@@ -50,6 +50,10 @@ MAX_ASPECT = 16
 
 _HEIF_REGISTERED = False
 _HEIF_LOCK = threading.Lock()
+#: ``warnings.catch_warnings`` swaps the process-wide filter list and puts back what it saw on entry:
+#: two decode threads inside it at once could leave the other's filter behind for good. Header reads
+#: (no pixel data) take turns under this lock.
+_WARNINGS_LOCK = threading.Lock()
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
@@ -98,7 +102,7 @@ def _open(uri: str, f: BinaryIO, max_pixels: int | None) -> ImageFile.ImageFile:
     _plugin_for(uri, f.read(32))
     f.seek(0)
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
                 im = Image.open(f)
