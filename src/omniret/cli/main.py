@@ -30,6 +30,7 @@ from omniret.cli.common import (  # noqa: F401 - re-exported for the command mod
     echo,
     silence_third_party_progress,
 )
+from omniret.cli.globals import accept_after_command
 from omniret.errors import OmniretError
 from omniret.query import names
 
@@ -416,6 +417,7 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+accept_after_command(cli)  # global options also after the command (omniret add --index X DIR); keep last
 
 
 def main() -> None:
