@@ -20,7 +20,7 @@ from omniret.errors import (
     QueryError,
     StoreError,
 )
-from omniret.items import Hit, Item, Modality, Role
+from omniret.items import Hit, Item, Modality, Record, Role
 
 __version__ = "0.1.0"
 
@@ -60,6 +60,7 @@ __all__ = [
     "OmniretError",
     "QueryError",
     "Ranking",
+    "Record",
     "Role",
     "SearchOptions",
     "StoreError",

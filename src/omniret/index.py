@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Unpack
@@ -24,7 +24,7 @@ from omniret.encoders.onnx import CacheDamaged, OnnxQueryEncoder
 from omniret.encoders.query_cache import QueryCache
 from omniret.errors import ModelMismatchError, OmniretError, QueryError, StoreError
 from omniret.ingest.work import AddReport, IngestOptions
-from omniret.items import Hit, Item, Modality, Role
+from omniret.items import Hit, Item, Modality, Record, Role
 from omniret.query import pipeline, routing
 from omniret.query.args import (
     captions,
@@ -39,6 +39,7 @@ from omniret.query.hits import document_pages, granulate, make_hit
 from omniret.query.options import SearchKnobs, SearchOptions
 from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, combine_terms, compose_query
 from omniret.query.stats import Bank, SpaceStats
+from omniret.sources.fetch import FetchLimits
 from omniret.spaces.pages import PageSpace
 from omniret.store.base import Filter, Problem, Store, WriteBatch
 from omniret.store.manifest import SCHEMA_VERSION, manifest_for, omniret_version
@@ -210,6 +211,70 @@ class Index:
         finally:
             self.store.checkpoint(resync_marker=True)  # what was committed no longer depends on the -wal file
 
+    def add_records(
+        self,
+        records: Iterable[Record | Mapping[str, Any]],
+        *,
+        options: IngestOptions | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        fetch_max_bytes: int = FetchLimits.max_bytes,
+        fetch_timeout: float = FetchLimits.timeout,
+        **option_kwargs: Any,
+    ) -> AddReport:
+        """Upsert records by your own ids: dicts or :class:`~omniret.items.Record` s with ``id`` and any of
+        ``text``, ``image`` (path, URL, bytes, PIL image, array), ``audio`` (path, URL, bytes,
+        ``(samples, rate)``), ``uri``, ``metadata``.
+
+        One item per record: an image (its text becomes the caption), a sound, or a text. A record whose
+        content did not change since the last call is skipped; a changed one is re-embedded; a bad one is
+        listed in ``report.failed`` as ``(id, reason)`` and its stored version kept. URLs are fetched with
+        ``fetch_max_bytes`` / ``fetch_timeout`` limits. Keyword arguments are :class:`IngestOptions` fields.
+        """
+        from omniret.ingest.records import run_records
+
+        if isinstance(records, Mapping | Record | str | bytes):
+            raise QueryError("add_records takes an iterable of records (dicts or Record); wrap one record in a list")
+        opts = options or IngestOptions(**option_kwargs)
+        limits = FetchLimits(max_bytes=int(fetch_max_bytes), timeout=float(fetch_timeout))
+        self.store.verify_before_write()  # a damaged or read-only index is reported, not written into
+        try:
+            return run_records(records, self.store, self.encoder, opts, progress,
+                               audio_encoder=self.audio_encoder, fetch_limits=limits)
+        finally:
+            self.store.checkpoint(resync_marker=True)
+
+    def add_vectors(
+        self,
+        ids: Sequence[str | int],
+        vectors: Any,
+        *,
+        items: Sequence[Mapping[str, Any] | None] | None = None,
+        space: str | None = None,
+        normalize: bool = True,
+        modality: str | Modality = Modality.IMAGE,
+        commit_every: int = 4096,
+    ) -> AddReport:
+        """Store vectors you already have (``(len(ids), dim)``) under ``ids``, without running a model.
+
+        ``space``: the index's own space (default; the dimension must be the model's, and text or image
+        queries then reach these vectors), or a name of your own for another model's vectors, recorded in
+        the manifest with its dimension on first use (later calls must match). Search them with
+        ``search(vector=..., space=...)``. ``items``: one dict (``uri``, ``text``, ``metadata``,
+        ``modality``) or ``None`` per id; new ids become record items (of ``modality``), existing ones keep
+        theirs unless a dict is given. ``normalize``: L2-normalise (searches rank by inner product).
+        Bad rows (NaN, zeros) are listed in ``report.failed`` as ``(id, reason)``; a wrong dimension
+        refuses the whole call before anything is written.
+        """
+        from omniret.ingest import vectors as vec
+
+        mat = vec.check_matrix(vectors, len(ids))
+        spec, manifest = vec.resolve_space(self.store.manifest(), self.encoder.space, self.encoder.dim, space,
+                                           mat.shape[1], normalize)
+        if manifest is not None:
+            self.store.set_manifest(manifest)
+        return vec.write_vectors(self.store, spec, ids, mat, items, normalize=normalize,
+                                 modality=Modality.parse(modality), commit_every=commit_every)
+
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
         known = self.store.source_states()
@@ -318,6 +383,8 @@ class Index:
         negative: str | Sequence[str] | None = None,
         like: Sequence[str] | None = None,
         terms: Sequence[Term] | None = None,
+        vector: Any = None,
+        space: str | None = None,
         options: SearchOptions | None = None,
         **knobs: Unpack[SearchKnobs],
     ) -> list[Hit]:
@@ -326,7 +393,8 @@ class Index:
         Always returns ``list[Hit]``, best first. The arguments are the query: ``text``, ``image`` (a
         path or a PIL image; with ``text``, a composed query), ``audio`` (a recording, searched in the
         audio space), ``negative`` texts (subtracted), ``like`` (stored items as positive examples, left
-        out of the results), ``terms`` (the full algebra as weighted :class:`Term` s).
+        out of the results), ``terms`` (the full algebra as weighted :class:`Term` s), or ``vector`` (a query
+        vector of your own, in the index's space or in ``space``, one filled by :meth:`add_vectors`).
 
         Everything else is a :class:`~omniret.query.options.SearchOptions` — ``options=`` or the same
         fields as flat keywords (:class:`~omniret.query.options.SearchKnobs`), applied over ``options``:
@@ -357,7 +425,10 @@ class Index:
                             compose=rk.compose, alpha=rk.alpha, beta=rk.beta, hybrid=rk.hybrid,
                             candidates=rk.candidates, exclude=exclude)
         opts.validate()
-        runs = self._space_queries(text, image, audio, negative, like, terms, opts)
+        if vector is not None or space is not None:
+            runs = self._vector_query(vector, space, (text, image, audio, negative, like, terms), opts)
+        else:
+            runs = self._space_queries(text, image, audio, negative, like, terms, opts)
         plain = text is not None and image is None and audio is None and not (negative or like or terms)
         page_q = self.page_space.query_for(text, opts) if self.page_space is not None and plain else None
         if not runs and page_q is None:
@@ -444,6 +515,33 @@ class Index:
             vec = vecs[0] if not negs else combine_terms(list(vecs), [1.0] + [-NEGATIVE_WEIGHT] * len(negs))
             runs.append((aenc.space, Query(np.asarray(vec, dtype=np.float32), Modality.TEXT, text)))
         return runs
+
+    def _vector_query(self, vector: Any, space: str | None, others: tuple[Any, ...],
+                      opts: StageOptions) -> list[tuple[str, Query]]:
+        """The run of a ``search(vector=..., space=...)``: the vector, checked and normalised, in its space."""
+        if vector is None:
+            raise QueryError("space= names the space of a query vector; give vector=[...] too")
+        if any(x is not None and x != [] for x in others):
+            raise QueryError("vector= is a query on its own; it cannot be combined with text=, image=, audio=, "
+                             "negative=, like= or terms=")
+        name = space or self.encoder.space
+        spaces = self.store.manifest().get("spaces") or {}
+        dim = int(spaces[name]["dim"]) if name in spaces else self.store.spaces().get(name)
+        if dim is None:
+            raise QueryError(f"unknown space {name!r}; this index has: {', '.join(sorted(spaces)) or 'none'}")
+        if name != self.encoder.space and (opts.hubness != "none" or opts.hybrid != "none"):
+            raise QueryError(f"hubness and hybrid stages work in the model's own space, not in {name!r}")
+        try:
+            vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError) as e:
+            raise QueryError(f"vector must be a list or array of {dim} numbers ({e})") from e
+        norm = float(np.linalg.norm(vec)) if np.all(np.isfinite(vec)) else 0.0
+        if vec.shape != (dim,) or norm == 0.0:
+            raise QueryError(f"space {name!r} takes {dim}-d query vectors with finite, not all zero values; "
+                             f"got shape {vec.shape}")
+        if name not in self.store.spaces():
+            return []
+        return [(name, Query(vec / norm, Modality.IMAGE))]
 
     def search_pages(self, text: str, *, k: int = 10, candidates: int | None = None) -> list[Hit]:
         """Search only the page space (the page model's MaxSim over PDF pages); scores are raw MaxSim.

@@ -168,3 +168,89 @@ def display_label(modality: Modality, uri: str, parent_id: str | None, text: str
     if modality is Modality.DOCUMENT and isinstance(pages, int):
         out += f" · {pages} page{'s' if pages != 1 else ''}"
     return out
+
+
+def is_record_uri(uri: str) -> bool:
+    """Whether ``uri`` is a URI (``file://…``, ``https://…``, ``record:…``, ``urn:…``) rather than the bare
+    path of an indexed file: records (``Index.add_records``) always have one, file-derived items never."""
+    return "://" in uri or uri.startswith(("record:", "urn:", "data:"))
+
+
+#: the fields a record may have (``Index.add_records`` accepts dicts with these keys)
+RECORD_FIELDS = ("id", "text", "image", "audio", "uri", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One row for :meth:`omniret.Index.add_records`: your own id plus content, upserted by id.
+
+    ``image``: a path, an ``http(s)://`` URL, encoded bytes, a PIL image or an ``(H, W[, C])`` array;
+    ``audio``: a path, a URL, encoded bytes or ``(samples, sample_rate)``; ``text``: a text item, or
+    the caption of the image or sound; ``uri``: where the content lives, shown in hits (default: the
+    image or audio path/URL, else ``record:<id>``); ``metadata``: JSON values, filterable with ``where``.
+    """
+
+    id: str
+    text: str | None = None
+    image: Any = None
+    audio: Any = None
+    uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, row: Record | Any) -> Record:
+        """A checked record from a :class:`Record` or a mapping with :data:`RECORD_FIELDS` keys."""
+        from omniret.errors import OmniretError
+
+        if isinstance(row, Record):
+            fields = {k: getattr(row, k) for k in RECORD_FIELDS}
+        elif hasattr(row, "keys") and hasattr(row, "__getitem__"):
+            unknown = sorted(str(k) for k in row.keys() if k not in RECORD_FIELDS)
+            if unknown:
+                raise OmniretError(f"unknown record field(s) {', '.join(unknown)}; a record has "
+                                   f"{', '.join(RECORD_FIELDS)} (put other values under 'metadata')")
+            fields = {k: row[k] for k in RECORD_FIELDS if k in row.keys()}
+        else:
+            raise OmniretError(f"a record must be a dict or omniret.Record, got {type(row).__name__}")
+        rid = fields.get("id")
+        if isinstance(rid, int) and not isinstance(rid, bool):
+            rid = str(rid)
+        if not isinstance(rid, str) or not rid.strip():
+            raise OmniretError(f"record id must be a non-empty string (or an integer), got {rid!r}")
+        text = fields.get("text")
+        if text is not None and not isinstance(text, str):
+            raise OmniretError(f"record {rid!r}: text must be a string, got {type(text).__name__}")
+        uri = fields.get("uri")
+        if uri is not None and (not isinstance(uri, str) or not uri):
+            raise OmniretError(f"record {rid!r}: uri must be a non-empty string, got {uri!r}")
+        if fields.get("image") is None and fields.get("audio") is None and not (text and text.strip()):
+            raise OmniretError(f"record {rid!r} has no content; give it text, image or audio")
+        return cls(rid, text, fields.get("image"), fields.get("audio"), uri,
+                   json_metadata(rid, fields.get("metadata")))
+
+
+def json_metadata(rid: str, meta: Any) -> dict[str, Any]:
+    """``meta`` as plain JSON values (numpy scalars and arrays, dates and tuples converted)."""
+    import json
+
+    from omniret.errors import OmniretError
+
+    if meta is None:
+        return {}
+    if not hasattr(meta, "items"):
+        raise OmniretError(f"record {rid!r}: metadata must be a dict, got {type(meta).__name__}")
+
+    def plain(x: Any) -> Any:
+        if hasattr(x, "tolist"):  # numpy scalars and arrays
+            return x.tolist()
+        if hasattr(x, "isoformat"):  # date, datetime
+            return x.isoformat()
+        if isinstance(x, tuple | set | frozenset):
+            return list(x)
+        raise TypeError(f"{type(x).__name__} is not a JSON value")
+
+    try:
+        out = json.loads(json.dumps({str(k): v for k, v in meta.items()}, default=plain, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise OmniretError(f"record {rid!r}: metadata must hold JSON values ({e})") from e
+    return dict(out)

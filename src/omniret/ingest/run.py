@@ -114,8 +114,14 @@ def _decode_image(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
     if config.preprocess is None:
         return DecodedFile(task, error="the index's model does not embed images")
     im = load_image(task.uri, target_size=config.target_size, max_pixels=config.max_pixels)
-    meta = {"width": im.width, "height": im.height}
-    return DecodedFile(task, pixels=np.asarray(config.preprocess(im), dtype=np.float32), meta=meta)
+    pixels, meta = image_pixels(im, config)
+    return DecodedFile(task, pixels=pixels, meta=meta)
+
+
+def image_pixels(im: Any, config: DecodeConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """A decoded RGB image → the encoder's input array (the index's preprocessing) and its size metadata."""
+    assert config.preprocess is not None  # callers refuse images first when the model has no image tower
+    return np.asarray(config.preprocess(im), dtype=np.float32), {"width": im.width, "height": im.height}
 
 
 def _decode_text(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
@@ -129,20 +135,24 @@ def _decode_text(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
 
 
 def decode_stream(
-    tasks: Sequence[DecodeTask], config: DecodeConfig, workers: int, *, window: int = 64
-) -> Iterator[DecodedFile]:
-    """Decode ``tasks`` in order, with at most ``window`` files in flight across ``workers`` threads.
+    tasks: Iterable[Any], config: DecodeConfig, workers: int, *, window: int = 64,
+    fn: Callable[[Any, DecodeConfig], Any] = decode_file, n_tasks: int | None = None,
+) -> Iterator[Any]:
+    """Decode ``tasks`` in order, with at most ``window`` in flight across ``workers`` threads.
 
-    Closing the iterator early (an encoder error, Ctrl-C) stops the threads after the files they are
-    decoding; nothing is left running.
+    ``fn(task, config)`` decodes one task and never raises (:func:`decode_file` for files; the record
+    ingest passes its own). ``tasks`` may be a lazy iterable: ``n_tasks`` (default ``len(tasks)``)
+    decides whether starting threads is worth it (:func:`decode_threads`). Closing the iterator early
+    (an encoder error, Ctrl-C) stops the threads after the tasks they are decoding; nothing is left
+    running.
     """
-    n = decode_threads(len(tasks), workers)
+    n = decode_threads(n_tasks if n_tasks is not None else len(tasks), workers)  # type: ignore[arg-type]
     if n == 0:
         for t in tasks:
-            yield decode_file(t, config)
+            yield fn(t, config)
         return
-    todo: queue.SimpleQueue[tuple[DecodeTask, _Slot] | None] = queue.SimpleQueue()
-    threads = [threading.Thread(target=_decode_loop, args=(todo, config), name=f"omniret-decode-{i}", daemon=True)
+    todo: queue.SimpleQueue[tuple[Any, _Slot] | None] = queue.SimpleQueue()
+    threads = [threading.Thread(target=_decode_loop, args=(todo, config, fn), name=f"omniret-decode-{i}", daemon=True)
                for i in range(n)]
     for th in threads:
         th.start()
@@ -176,24 +186,25 @@ class _Slot:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.cancelled = False
-        self.result: DecodedFile | None = None
+        self.result: Any = None
 
-    def wait(self) -> DecodedFile:
+    def wait(self) -> Any:
         self.done.wait()
         assert self.result is not None  # set before done
         return self.result
 
 
-def _decode_loop(todo: queue.SimpleQueue[tuple[DecodeTask, _Slot] | None], config: DecodeConfig) -> None:
-    """A decode thread: files until the ``None`` sentinel. Torch work inside a decoder (e.g. a torchvision
+def _decode_loop(todo: queue.SimpleQueue[tuple[Any, _Slot] | None], config: DecodeConfig,
+                 fn: Callable[[Any, DecodeConfig], Any] = decode_file) -> None:
+    """A decode thread: tasks until the ``None`` sentinel. Torch work inside a decoder (e.g. a torchvision
     preprocessor) runs on one intra-op thread, leaving the cores to the encoder."""
     with torch_threads(1, load=False):
         while (job := todo.get()) is not None:
             task, slot = job
             try:
                 if not slot.cancelled:
-                    slot.result = decode_file(task, config)
-            except BaseException as e:  # decode_file reports bad input itself; never leave a slot unfilled
+                    slot.result = fn(task, config)
+            except BaseException as e:  # the decode function reports bad input itself; never leave a slot unfilled
                 slot.result = DecodedFile(task, error=f"unexpected {type(e).__name__}: {e}")
             finally:
                 slot.done.set()
@@ -211,7 +222,7 @@ def default_workers() -> int:
 
 
 # -- encoding -------------------------------------------------------------------------------------
-class _Vectors:
+class Vectors:
     """Vectors by space and item id, gathered while a group of files is encoded."""
 
     def __init__(self) -> None:
@@ -307,8 +318,8 @@ def encode_parts(
     batch.items.extend(work.items)
     if page_space is not None:
         page_space.add_pages(work.pages)
-    vecs = _Vectors()
-    _encode_work(work, encoder, audio_encoder, batch_size, vecs, encode_hook)
+    vecs = Vectors()
+    encode_work(work, encoder, audio_encoder, batch_size, vecs, encode_hook)
     for pid, child_ids, kind in work.pools:
         space = encoder.space if kind == "image" else audio_encoder.space if audio_encoder else ""
         children = vecs.get(space, child_ids)
@@ -344,10 +355,12 @@ def _gather(d: DecodedFile, work: MediaWork, has_audio_model: bool, pages: tuple
         work.texts.extend((it.id, it.text or "") for it in items[1:])
 
 
-def _encode_work(
+def encode_work(
     work: MediaWork, encoder: Encoder, audio_encoder: Encoder | None, batch_size: int,
-    vecs: _Vectors, hook: Callable[[int], None] | None,
+    vecs: Vectors, hook: Callable[[int], None] | None = None,
 ) -> None:
+    """Embed ``work``'s pixels and texts (main space), frames (meanP per segment) and waveforms (the
+    audio space) in batches of ``batch_size`` into ``vecs``; ``hook(n)`` after each main-space batch."""
     space = encoder.space
     for i in range(0, len(work.pixels), batch_size):
         part = work.pixels[i : i + batch_size]
@@ -372,7 +385,7 @@ def _encode_work(
 TEXT_CALL = 512
 
 
-def _encode_texts(texts: Sequence[tuple[str, str]], encoder: Encoder, call: int, vecs: _Vectors,
+def _encode_texts(texts: Sequence[tuple[str, str]], encoder: Encoder, call: int, vecs: Vectors,
                   hook: Callable[[int], None] | None) -> None:
     """Embed ``(item id, text)`` pairs: each distinct text once (running heads, repeated notes), in calls
     of ``call`` texts sorted by length."""
@@ -394,7 +407,7 @@ def _stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack(arrays).astype(np.float32, copy=False)
 
 
-def _encode_frames(frames: Sequence[tuple[str, np.ndarray]], encoder: Encoder, batch_size: int, vecs: _Vectors) -> None:
+def _encode_frames(frames: Sequence[tuple[str, np.ndarray]], encoder: Encoder, batch_size: int, vecs: Vectors) -> None:
     """Every sampled frame through the image encoder (in batches across segments), then meanP per segment."""
     flat = [f for _, px in frames for f in px]
     out = np.concatenate([
@@ -491,13 +504,7 @@ def run_add(
         from omniret.ingest.gpu import ingest_jpegs
 
         tasks = ingest_jpegs(tasks, store, encoder, options, report)
-    config = DecodeConfig(
-        preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
-        target_size=encoder.image_size, max_pixels=options.max_pixels,
-        chunk_chars=options.chunk_chars, chunk_overlap=options.chunk_overlap,
-        media=replace(media_config(options, encoder, audio_encoder),
-                      page_size=page_space.encoder.page_size if page_space is not None else None),
-    )
+    config = decode_config(options, encoder, audio_encoder, page_space)
     workers = default_workers() if options.workers is None else options.workers
     group: list[FilePart] = []
     n_group = n_pages = done = 0
@@ -536,6 +543,18 @@ def run_add(
         page_space.sync(store)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def decode_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None = None,
+                  page_space: PageSpace | None = None) -> DecodeConfig:
+    """What decode workers need to turn files (or records) into the encoders' inputs."""
+    return DecodeConfig(
+        preprocess=encoder.image_preprocessor() if encoder.supports(Modality.IMAGE) else None,
+        target_size=encoder.image_size, max_pixels=options.max_pixels,
+        chunk_chars=options.chunk_chars, chunk_overlap=options.chunk_overlap,
+        media=replace(media_config(options, encoder, audio_encoder),
+                      page_size=page_space.encoder.page_size if page_space is not None else None),
+    )
 
 
 def media_config(options: IngestOptions, encoder: Encoder, audio_encoder: Encoder | None) -> MediaConfig:

@@ -30,11 +30,12 @@ same pixels (it only ever keeps the centre square) and bounds its intermediate i
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
 import warnings
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
@@ -77,21 +78,61 @@ def load_image(
 
         return to_rgb(rasterize(uri, target_size=target_size), uri)
     with open_binary(uri) as f:
-        if file_size(f) == 0:
-            raise MediaError(uri, "empty file (0 bytes)")
-        try:
-            im = _open(uri, f, max_pixels)
-        except _PillowCannotReadTiff:
-            f.seek(0)
-            return _tiff_first_page(uri, f, max_pixels)
-        try:
-            if target_size is not None and im.format == "JPEG":
-                im.draft("RGB", (target_size, target_size))
-            _load(uri, im)
-            out = to_rgb(_orient(im), uri)
-        except BaseException:
-            im.close()
-            raise
+        return _decode(uri, f, file_size(f), target_size, max_pixels)
+
+
+def load_image_bytes(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    target_size: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """:func:`load_image` for an encoded image held in memory (``name`` labels errors)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MediaError(name, f"expected encoded image bytes, got {type(data).__name__}")
+    return _decode(name, io.BytesIO(bytes(data)), len(data), target_size, max_pixels)
+
+
+def image_from_array(arr: Any, *, name: str = "<array>", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """An 8-bit RGB image from an array: ``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, of
+    uint8, or of floats in [0, 1] (scaled by 255) — the layouts of PIL, imageio and ``datasets``."""
+    a = np.asarray(arr)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or 0 in a.shape:
+        raise MediaError(name, f"an image array must be (H, W), (H, W, 3) or (H, W, 4); got shape {a.shape}")
+    if max_pixels is not None and a.shape[0] * a.shape[1] > max_pixels:
+        raise MediaError(name, f"image too large: {a.shape[1]}x{a.shape[0]} exceeds the limit of {max_pixels:,} pixels")
+    if a.dtype != np.uint8:
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise MediaError(name, f"an image array must hold numbers, got dtype {a.dtype}")
+        f = a.astype(np.float64)
+        if not np.all(np.isfinite(f)):
+            raise MediaError(name, "image array holds NaN or infinity")
+        a = np.clip(f * (255.0 if f.max(initial=0.0) <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    return to_rgb(Image.fromarray(a), name)
+
+
+def _decode(uri: str, f: BinaryIO, size: int, target_size: int | None, max_pixels: int | None) -> Image.Image:
+    """Decode an open image file (or bytes) ``f`` of ``size`` bytes; ``uri`` names it in errors."""
+    if target_size is not None and target_size < 1:
+        raise MediaError(uri, f"target_size must be a positive number of pixels, got {target_size}")
+    if size == 0:
+        raise MediaError(uri, "empty file (0 bytes)")
+    try:
+        im = _open(uri, f, max_pixels)
+    except _PillowCannotReadTiff:
+        f.seek(0)
+        return _tiff_first_page(uri, f, max_pixels)
+    try:
+        if target_size is not None and im.format == "JPEG":
+            im.draft("RGB", (target_size, target_size))
+        _load(uri, im)
+        out = to_rgb(_orient(im), uri)
+    except BaseException:
+        im.close()
+        raise
     if out is not im:
         im.close()  # release the decoded source; ``out`` owns its own pixels
     return out
