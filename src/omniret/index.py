@@ -275,6 +275,28 @@ class Index:
         return vec.write_vectors(self.store, spec, ids, mat, items, normalize=normalize,
                                  modality=Modality.parse(modality), commit_every=commit_every)
 
+    def export_parquet(self, path: str | os.PathLike[str], *, spaces: Sequence[str] | None = None) -> Any:
+        """Write items, metadata and vectors (all spaces, or ``spaces``) to one Parquet file; see
+        :mod:`omniret.tasks.exchange` for the columns. Returns an :class:`~omniret.tasks.exchange.ExportReport`."""
+        from omniret.tasks.exchange import export_parquet
+
+        return export_parquet(self.store, self.encoder.space, path, spaces=spaces)
+
+    def import_parquet(self, path: str | os.PathLike[str]) -> AddReport:
+        """Upsert the items and vectors of a Parquet file written by :meth:`export_parquet`.
+
+        The export must come from the same model (its space); a new index folder takes the model from
+        the file (``omniret import`` does that). Rows keep their ids: importing twice changes nothing.
+        """
+        from omniret.tasks import exchange
+
+        exported, columns, pf = exchange.read_header(path)
+        exchange.check_model(exported, self.store.manifest(), os.fspath(path))
+        merged = exchange.merge_spaces(exported, self.store.manifest(), columns, os.fspath(path))
+        if merged is not None:
+            self.store.set_manifest(merged)
+        return exchange.import_rows(self.store, pf, columns)
+
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
         known = self.store.source_states()

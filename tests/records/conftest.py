@@ -8,6 +8,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "routing"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "media2"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30)}
 
@@ -17,6 +18,7 @@ def _register_fake_clap() -> None:
     from omniret.encoders.registry import EncoderEntry, register
 
     register(EncoderEntry("fake-clap", "fake_clap:create", "fake CLAP (audio + text) for tests", "fake-clap"))
+    register(EncoderEntry("fake-other", "fake_other:create", "the fake encoder in another space", "fake-other"))
 
 
 @pytest.fixture

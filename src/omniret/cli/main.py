@@ -407,6 +407,7 @@ def demo_cmd(ctx: click.Context, workdir: str | None, model: str) -> None:
 def _register_subcommands() -> None:
     """Commands that live in their own modules (imported lazily by click only when run)."""
     from omniret.cli.eval import eval_group
+    from omniret.cli.exchange import export_cmd, import_cmd
     from omniret.cli.tasks import classify_cmd, upgrade_cmd
     from omniret.server.cli import serve_command
 
@@ -414,6 +415,8 @@ def _register_subcommands() -> None:
     cli.add_command(upgrade_cmd)
     cli.add_command(serve_command)
     cli.add_command(eval_group, "eval")
+    cli.add_command(export_cmd)
+    cli.add_command(import_cmd)
 
 
 _register_subcommands()
