@@ -29,7 +29,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("eval", "prepare"): ["pdfs", "out"],
     ("eval", "run"): ["."],
     ("export",): ["out.parquet"],
-    ("import",): ["in.parquet"],
+    ("import",): [__file__],
     ("mcp",): [],
 }
 
