@@ -215,6 +215,12 @@ class Index:
         self,
         records: Iterable[Record | Mapping[str, Any]],
         *,
+        id_col: str | None = None,
+        image_col: str | None = None,
+        text_col: str | None = None,
+        audio_col: str | None = None,
+        uri_col: str | None = None,
+        metadata_cols: Sequence[str] | None = None,
         options: IngestOptions | None = None,
         progress: Callable[[int, int], None] | None = None,
         fetch_max_bytes: int = FetchLimits.max_bytes,
@@ -225,20 +231,61 @@ class Index:
         ``text``, ``image`` (path, URL, bytes, PIL image, array), ``audio`` (path, URL, bytes,
         ``(samples, rate)``), ``uri``, ``metadata``.
 
+        Rows with other column names (a ``datasets.Dataset``, a list of dicts): name the columns with
+        ``image_col``/``text_col``/``audio_col``/``id_col``/``uri_col``; the other columns (or
+        ``metadata_cols``) become metadata; ids default to ``<dataset name>#<row>``.
+
         One item per record: an image (its text becomes the caption), a sound, or a text. A record whose
         content did not change since the last call is skipped; a changed one is re-embedded; a bad one is
         listed in ``report.failed`` as ``(id, reason)`` and its stored version kept. URLs are fetched with
         ``fetch_max_bytes`` / ``fetch_timeout`` limits. Keyword arguments are :class:`IngestOptions` fields.
         """
-        from omniret.ingest.records import run_records
+        from omniret.sources.manifest import parse_columns, rows_of
 
         if isinstance(records, Mapping | Record | str | bytes):
             raise QueryError("add_records takes an iterable of records (dicts or Record); wrap one record in a list")
-        opts = options or IngestOptions(**option_kwargs)
+        cols = parse_columns(id_col, image_col, text_col, audio_col, uri_col, metadata_cols)
+        return self._run_records(rows_of(records, cols), options or IngestOptions(**option_kwargs), progress,
+                                 fetch_max_bytes, fetch_timeout)
+
+    def add_manifest(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        id_col: str | None = None,
+        image_col: str | None = None,
+        text_col: str | None = None,
+        audio_col: str | None = None,
+        uri_col: str | None = None,
+        metadata_cols: Sequence[str] | None = None,
+        options: IngestOptions | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        fetch_max_bytes: int = FetchLimits.max_bytes,
+        fetch_timeout: float = FetchLimits.timeout,
+        **option_kwargs: Any,
+    ) -> AddReport:
+        """Add the rows of manifests — Parquet, CSV, TSV or JSONL with an image URL/path column and a caption
+        column (img2dataset / clip-retrieval style) — and WebDataset ``.tar`` shards, as records (see
+        :meth:`add_records`; shards need no column names). Relative paths are read from the manifest's folder.
+        """
+        from omniret.sources.manifest import Columns, ManifestRows, parse_columns
+
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        cols = parse_columns(id_col, image_col, text_col, audio_col, uri_col, metadata_cols) or Columns()
+        sources = [ManifestRows(p, cols) for p in paths]
+        rows: Iterable[Any] = sources[0] if len(sources) == 1 else _Chained(sources)
+        return self._run_records(rows, options or IngestOptions(**option_kwargs), progress, fetch_max_bytes,
+                                 fetch_timeout)
+
+    def _run_records(self, rows: Iterable[Any], opts: IngestOptions, progress: Callable[[int, int], None] | None,
+                     fetch_max_bytes: int, fetch_timeout: float) -> AddReport:
+        from omniret.ingest.records import run_records
+
         limits = FetchLimits(max_bytes=int(fetch_max_bytes), timeout=float(fetch_timeout))
         self.store.verify_before_write()  # a damaged or read-only index is reported, not written into
         try:
-            return run_records(records, self.store, self.encoder, opts, progress,
+            return run_records(rows, self.store, self.encoder, opts, progress,
                                audio_encoder=self.audio_encoder, fetch_limits=limits)
         finally:
             self.store.checkpoint(resync_marker=True)
@@ -804,6 +851,20 @@ def _remove_new_index(path: str, before: frozenset[str]) -> None:
         else:
             with contextlib.suppress(OSError):
                 os.remove(target)
+
+
+class _Chained:
+    """Several sized row sources read one after the other (their lengths add up)."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self) -> Any:
+        for p in self.parts:
+            yield from p
 
 
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:

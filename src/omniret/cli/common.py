@@ -151,8 +151,8 @@ def _progress(s: Settings, desc: str, unit: str) -> Iterator[Any]:
     bar = tqdm(desc=desc, unit=unit, disable=True if s.quiet else None, file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
+        if bar.total != (total or None):  # 0: the total is not known (a stream of rows)
+            bar.total = total or None
         bar.update(done - bar.n)
 
     try:

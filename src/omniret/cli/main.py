@@ -408,6 +408,7 @@ def _register_subcommands() -> None:
     """Commands that live in their own modules (imported lazily by click only when run)."""
     from omniret.cli.eval import eval_group
     from omniret.cli.exchange import export_cmd, import_cmd
+    from omniret.cli.manifest import extend_add
     from omniret.cli.tasks import classify_cmd, upgrade_cmd
     from omniret.server.cli import serve_command
 
@@ -417,6 +418,7 @@ def _register_subcommands() -> None:
     cli.add_command(eval_group, "eval")
     cli.add_command(export_cmd)
     cli.add_command(import_cmd)
+    extend_add(add_cmd)  # add data.parquet|.csv|.jsonl|shard.tar --image-col ... (manifests, WebDataset)
 
 
 _register_subcommands()

@@ -44,6 +44,7 @@ from omniret.ingest.work import AddReport, DecodeConfig, IngestOptions
 from omniret.items import Item, Modality, Record, is_record_uri
 from omniret.methods.late_interaction import mean_pool_frames
 from omniret.sources.fetch import FetchLimits, fetch, is_url
+from omniret.sources.manifest import RowError
 from omniret.store.base import Store, WriteBatch
 from omniret.threads import ingest_threads, torch_threads, uses_torch
 
@@ -163,6 +164,9 @@ def plan_records(rows: Iterable[Any], store: Store, encoder: Encoder, report: Ad
 def _plan_chunk(rows: list[tuple[int, Any]], store: Store, encoder: Encoder, report: AddReport) -> list[RecordTask]:
     tasks: dict[str, RecordTask] = {}
     for n, row in rows:
+        if isinstance(row, RowError):
+            report.failed.append((row.id, row.reason))
+            continue
         try:
             rec = Record.of(row)
         except OmniretError as e:
