@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from recordkit import COLOURS  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "routing"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "media2"))
-sys.path.insert(0, str(Path(__file__).parent))
 
-COLOURS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30)}
 
 
 @pytest.fixture(autouse=True, scope="session")

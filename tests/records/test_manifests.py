@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import COLOURS
 from httpserver import serve
 from PIL import Image
+from recordkit import COLOURS
 
 import omniret
 from omniret.cli.main import cli

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import COLOURS
 from PIL import Image
+from recordkit import COLOURS
 
 import omniret
 from omniret.errors import QueryError
@@ -139,7 +139,7 @@ def test_decode_workers_give_the_same_vectors(tmp_path: Path, pictures: Path) ->
 
 def test_audio_records_in_the_audio_space(tmp_path: Path) -> None:
     import soundfile as sf
-    from conftest_audio import tone
+    from recordkit import tone
 
     sf.write(tmp_path / "hum.wav", tone(300, 12.0), 16_000)
     rows = [{"id": "hum", "audio": str(tmp_path / "hum.wav"), "text": "the fridge"},
