@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("info",): [],
     ("models",): [],
     ("demo",): [],
+    ("daemon",): [],
     ("classify",): [],
     ("upgrade",): [],
     ("serve",): [],
@@ -33,7 +34,8 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("mcp",): [],
 }
 
-AFTER = ["--index", "after-idx", "--json", "-q", "--debug", "--device", "cpu", "--batch-size", "7"]
+AFTER = ["--index", "after-idx", "--json", "-q", "--debug", "--device", "cpu", "--batch-size", "7",
+         "--no-query-cache", "--no-daemon"]
 
 
 def _all_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -75,14 +77,17 @@ def test_every_command_takes_global_options_after_it(path: tuple[str, ...]) -> N
     own_index = any("--index" in p.opts and not str(p.name).startswith("omniret_global_") for p in ctx.command.params)
     assert isinstance(s, Settings)
     assert (s.json, s.quiet, s.debug, s.device, s.batch_size) == (True, True, True, "cpu", 7)
+    assert (s.query_cache, s.daemon) == (False, False)  # on/off switches keep their meaning after the command
     # the command's own --index (serve, eval run) keeps its meaning; elsewhere the one after the command wins
     assert s.index == ("before-idx" if own_index else "after-idx")
 
 
 def test_options_before_the_command_still_count_when_others_come_after() -> None:
-    ctx = _context(("search",), ["--index", "before-idx", "--device", "cuda:1"], ["--json"])
+    ctx = _context(("search",), ["--index", "before-idx", "--device", "cuda:1", "--no-daemon"], ["--json"])
     s = ctx.find_object(Settings)
-    assert (s.index, s.device, s.json, s.quiet) == ("before-idx", "cuda:1", True, False)
+    assert (s.index, s.device, s.json, s.quiet, s.daemon) == ("before-idx", "cuda:1", True, False, False)
+    s = _context(("info",), ["--no-daemon"], ["--daemon"]).find_object(Settings)
+    assert s.daemon is True  # after the command wins
 
 
 def test_bad_values_after_the_command_are_usage_errors(tmp_path: Path) -> None:

@@ -48,11 +48,14 @@ def _copy(group: click.Group, p: click.Option) -> click.Option:
     """The option ``p`` for use after a command: same flags and type, no default, applied by callback."""
     kwargs: dict[str, Any] = {"help": f"{p.help or ''} (global option)".strip(),
                               "expose_value": False, "callback": _apply(group, str(p.name))}
+    decls = [*p.opts, *p.secondary_opts]
     if p.is_flag:
-        kwargs.update(is_flag=True, default=False)
+        kwargs.update(is_flag=True, default=p.default)
+        if p.secondary_opts:  # an on/off pair (--daemon/--no-daemon) stays one switch
+            decls = [f"{on}/{off}" for on, off in zip(p.opts, p.secondary_opts, strict=False)]
     else:
         kwargs.update(type=p.type, default=None, metavar=p.metavar)
-    return click.Option([_PREFIX + str(p.name), *p.opts, *p.secondary_opts], **kwargs)
+    return click.Option([_PREFIX + str(p.name), *decls], **kwargs)
 
 
 def _apply(group: click.Group, name: str) -> Any:
