@@ -410,6 +410,7 @@ def _register_subcommands() -> None:
     from omniret.cli.exchange import export_cmd, import_cmd
     from omniret.cli.manifest import extend_add
     from omniret.cli.tasks import classify_cmd, upgrade_cmd
+    from omniret.mcp.cli import mcp_command
     from omniret.server.cli import serve_command
 
     cli.add_command(classify_cmd)
@@ -418,6 +419,7 @@ def _register_subcommands() -> None:
     cli.add_command(eval_group, "eval")
     cli.add_command(export_cmd)
     cli.add_command(import_cmd)
+    cli.add_command(mcp_command)
     extend_add(add_cmd)  # add data.parquet|.csv|.jsonl|shard.tar --image-col ... (manifests, WebDataset)
 
 
