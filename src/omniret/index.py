@@ -39,6 +39,7 @@ from omniret.query.hits import document_pages, granulate, make_hit
 from omniret.query.options import SearchKnobs, SearchOptions
 from omniret.query.pipeline import NEGATIVE_WEIGHT, Query, StageOptions, Term, combine_terms, compose_query
 from omniret.query.stats import Bank, SpaceStats
+from omniret.query.vector import vector_run
 from omniret.sources.fetch import FetchLimits
 from omniret.spaces.pages import PageSpace
 from omniret.store.base import Filter, Problem, Store, WriteBatch
@@ -268,13 +269,13 @@ class Index:
         column (img2dataset / clip-retrieval style) — and WebDataset ``.tar`` shards, as records (see
         :meth:`add_records`; shards need no column names). Relative paths are read from the manifest's folder.
         """
-        from omniret.sources.manifest import Columns, ManifestRows, parse_columns
+        from omniret.sources.manifest import Columns, ManifestRows, chain_rows, parse_columns
 
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         cols = parse_columns(id_col, image_col, text_col, audio_col, uri_col, metadata_cols) or Columns()
         sources = [ManifestRows(p, cols) for p in paths]
-        rows: Iterable[Any] = sources[0] if len(sources) == 1 else _Chained(sources)
+        rows = sources[0] if len(sources) == 1 else chain_rows(sources)
         return self._run_records(rows, options or IngestOptions(**option_kwargs), progress, fetch_max_bytes,
                                  fetch_timeout)
 
@@ -495,7 +496,8 @@ class Index:
                             candidates=rk.candidates, exclude=exclude)
         opts.validate()
         if vector is not None or space is not None:
-            runs = self._vector_query(vector, space, (text, image, audio, negative, like, terms), opts)
+            runs = vector_run(self.store, self.encoder.space, vector, space,
+                              (text, image, audio, negative, like, terms), opts)
         else:
             runs = self._space_queries(text, image, audio, negative, like, terms, opts)
         plain = text is not None and image is None and audio is None and not (negative or like or terms)
@@ -584,33 +586,6 @@ class Index:
             vec = vecs[0] if not negs else combine_terms(list(vecs), [1.0] + [-NEGATIVE_WEIGHT] * len(negs))
             runs.append((aenc.space, Query(np.asarray(vec, dtype=np.float32), Modality.TEXT, text)))
         return runs
-
-    def _vector_query(self, vector: Any, space: str | None, others: tuple[Any, ...],
-                      opts: StageOptions) -> list[tuple[str, Query]]:
-        """The run of a ``search(vector=..., space=...)``: the vector, checked and normalised, in its space."""
-        if vector is None:
-            raise QueryError("space= names the space of a query vector; give vector=[...] too")
-        if any(x is not None and x != [] for x in others):
-            raise QueryError("vector= is a query on its own; it cannot be combined with text=, image=, audio=, "
-                             "negative=, like= or terms=")
-        name = space or self.encoder.space
-        spaces = self.store.manifest().get("spaces") or {}
-        dim = int(spaces[name]["dim"]) if name in spaces else self.store.spaces().get(name)
-        if dim is None:
-            raise QueryError(f"unknown space {name!r}; this index has: {', '.join(sorted(spaces)) or 'none'}")
-        if name != self.encoder.space and (opts.hubness != "none" or opts.hybrid != "none"):
-            raise QueryError(f"hubness and hybrid stages work in the model's own space, not in {name!r}")
-        try:
-            vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        except (TypeError, ValueError) as e:
-            raise QueryError(f"vector must be a list or array of {dim} numbers ({e})") from e
-        norm = float(np.linalg.norm(vec)) if np.all(np.isfinite(vec)) else 0.0
-        if vec.shape != (dim,) or norm == 0.0:
-            raise QueryError(f"space {name!r} takes {dim}-d query vectors with finite, not all zero values; "
-                             f"got shape {vec.shape}")
-        if name not in self.store.spaces():
-            return []
-        return [(name, Query(vec / norm, Modality.IMAGE))]
 
     def search_pages(self, text: str, *, k: int = 10, candidates: int | None = None) -> list[Hit]:
         """Search only the page space (the page model's MaxSim over PDF pages); scores are raw MaxSim.
@@ -851,20 +826,6 @@ def _remove_new_index(path: str, before: frozenset[str]) -> None:
         else:
             with contextlib.suppress(OSError):
                 os.remove(target)
-
-
-class _Chained:
-    """Several sized row sources read one after the other (their lengths add up)."""
-
-    def __init__(self, parts: Sequence[Any]) -> None:
-        self.parts = parts
-
-    def __len__(self) -> int:
-        return sum(len(p) for p in self.parts)
-
-    def __iter__(self) -> Any:
-        for p in self.parts:
-            yield from p
 
 
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:

@@ -291,3 +291,20 @@ def parse_columns(id_col: str | None = None, image_col: str | None = None, text_
     if all(x is None for x in (id_col, image_col, text_col, audio_col, uri_col, meta)):
         return None
     return Columns(id=id_col, image=image_col, text=text_col, audio=audio_col, uri=uri_col, metadata=meta)
+
+
+def chain_rows(parts: Sequence[Any]) -> Iterable[Any]:
+    """Several sized row sources read one after the other (their lengths add up)."""
+    return _Chain(parts)
+
+
+class _Chain:
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self) -> Iterator[Any]:
+        for p in self.parts:
+            yield from p
