@@ -166,7 +166,7 @@ class Tools:
         if not text and item.modality in (Modality.TEXT, Modality.DOCUMENT):
             parts = sorted(self.svc.index.store.iter_items(_children(item.id)),
                            key=lambda c: (c.span or (0.0, 0.0))[0])
-            text = "\n".join(c.text or "" for c in parts if c.modality is Modality.TEXT or c.text)
+            text = _joined(parts)
         data = {**self.describe(item), "text": text[:max_chars], "truncated": len(text) > max_chars}
         pic = self.thumbnail(item, size=1024)
         return ToolResult(data, [(item.id, pic)] if pic else [])
@@ -215,3 +215,21 @@ def _children(item_id: str) -> Any:
     from omniret.store.base import Filter
 
     return Filter(parent_id=item_id)
+
+
+def _joined(parts: Sequence[Item]) -> str:
+    """The text of a file from its parts in order: text chunks (character spans, overlapping) are
+    stitched without repeating the overlap; pages are joined by blank lines."""
+    out: list[str] = []
+    covered = 0
+    for c in parts:
+        text = c.text or ""
+        if c.modality is Modality.TEXT and c.span is not None:
+            start, end = int(c.span[0]), int(c.span[1])
+            if end <= covered:
+                continue
+            out.append(text[max(0, covered - start):])
+            covered = end
+        elif text:
+            out.append(("\n\n" if out else "") + text)
+    return "".join(out)
