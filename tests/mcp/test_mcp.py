@@ -75,8 +75,9 @@ async def exercise(s: ClientSession, base: Path, note: str) -> None:
     data, extra = await _call(s, "search", query="LaTeX news issue", k=5, modality=["document"], where={"page": 1})
     page = data["hits"][0]
     assert page["page"] == 1 and page["uri"].endswith("news.pdf")
-    blocks = await _call(s, "search", query="LaTeX news", k=20, modality=["document"], path_glob="*news.pdf")
-    assert any("bbox" in h for h in blocks[0]["hits"])
+    blocks = await _call(s, "search", query="never existed", k=20, modality=["document"], path_glob="*news.pdf")
+    bbox = blocks[0]["hits"][0]["bbox"]  # the matched block on its page, as fractions of the page
+    assert len(bbox) == 4 and all(0.0 <= v <= 1.0 for v in bbox) and bbox[0] < bbox[2] and bbox[1] < bbox[3]
 
     item, _ = await _call(s, "get_item", id=page["id"])
     assert item["id"] == page["id"] and item["page"] == 1

@@ -45,15 +45,18 @@ class ToolResult:
 
 def _pointers(hit: Hit | Item) -> dict[str, Any]:
     """Where inside its file a hit is: ``page`` (documents), ``timestamp`` (audio/video, seconds),
-    ``bbox`` (a layout block on its page, PDF points), ``label`` (``talk.mp4 @ 01:23–01:33``)."""
+    ``bbox`` (a layout block on its page as fractions of the page, x0 y0 x1 y1: the block itself, or a
+    page hit's best matched block), ``label`` (``talk.mp4 @ 01:23–01:33``)."""
     meta = hit.metadata if isinstance(hit.metadata, dict) else {}
     out: dict[str, Any] = {}
     if meta.get("page") is not None:
         out["page"] = meta["page"]
     if hit.span is not None and hit.modality in (Modality.AUDIO, Modality.VIDEO):
         out["timestamp"] = {"start": hit.span[0], "end": hit.span[1]}
-    if meta.get("bbox") is not None:
-        out["bbox"] = meta["bbox"]
+    matched = meta.get("matched") if isinstance(meta.get("matched"), list) else []
+    bbox = meta.get("bbox") or next((m.get("bbox") for m in matched if isinstance(m, dict) and m.get("bbox")), None)
+    if bbox is not None:
+        out["bbox"] = bbox
     if isinstance(meta.get("label"), str):
         out["label"] = meta["label"]
     return out
