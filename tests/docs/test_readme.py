@@ -224,8 +224,10 @@ def test_readme_has_the_blocks_this_test_runs() -> None:
     langs = [(b.lang, b.marker) for b in found]
     assert ("bash", "run-command") in langs and ("bash", "test-command") in langs
     assert sum(b.lang == "bash" and b.marker is None for b in found) == 1
-    assert sum(b.lang == "python" for b in found) == 1
+    assert sum(b.lang == "python" and b.marker is None for b in found) == 1
     assert {b.lang for b in found} <= {"bash", "python"}, "a new kind of block: teach this test to run it"
+    assert {b.marker for b in found} <= {None, "run-command", "test-command", "example"}, "an unknown marker"
+    assert sum(b.marker == "example" for b in found) >= 7  # records, manifests, datasets, vectors, export, MCP, adapters
 
 
 def test_every_shell_example_runs(home: Path) -> None:
@@ -256,7 +258,7 @@ def test_the_python_example_runs_as_a_script(home: Path) -> None:
     import subprocess
     import sys
 
-    (block,) = [b for b in blocks(README.read_text(encoding="utf-8")) if b.lang == "python"]
+    (block,) = [b for b in blocks(README.read_text(encoding="utf-8")) if b.lang == "python" and b.marker is None]
     script = home / "example.py"
     script.write_text(block.code + "print('labels', len(labels), 'hits', len(hits))\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -268,6 +270,65 @@ def test_the_python_example_runs_as_a_script(home: Path) -> None:
     assert len(printed) == 7 and all(Path(x.split()[1]).suffix for x in printed[1:6])  # five image hits
     assert re.fullmatch(r"labels [1-9]\d* hits [1-9]\d*", printed[6]), printed[6]
     assert "Traceback" not in r.stderr
+
+
+def _expected_prints(code: str) -> list[str]:
+    """What the example says its ``print`` lines show: the comment after each (up to a `` — `` aside)."""
+    out = []
+    for line in code.splitlines():
+        if line.lstrip().startswith("print(") and "  # " in line:
+            out.append(line.split("  # ", 1)[1].split(" — ")[0].strip())
+    return out
+
+
+def _omniret_on_path(home: Path) -> str:
+    """A ``PATH`` whose ``omniret`` runs this checkout (examples that start ``omniret`` as a subprocess, like
+    an MCP client does, get the code under test and not whatever omniret is installed)."""
+    import sys
+
+    shim = home / ".bin"
+    shim.mkdir(exist_ok=True)
+    src = str(ROOT / "src")
+    (shim / "omniret").write_text(f'#!/bin/sh\nPYTHONPATH="{src}" exec "{sys.executable}" -m omniret.cli.main "$@"\n')
+    (shim / "omniret").chmod(0o755)
+    return f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_every_marked_example_runs(home: Path) -> None:
+    """The ``<!-- example -->`` blocks (records, manifests, datasets, your own vectors, export/import, MCP,
+    retrievers) run in README order in the scratch home: Python in this process (the shared offline
+    model) with its ``print`` lines showing what their comments say; shell lines as ``omniret`` commands
+    or ``python -c`` one-liners."""
+    import contextlib
+    import io
+    import runpy
+    import subprocess
+    import sys
+
+    examples = [b for b in blocks(README.read_text(encoding="utf-8")) if b.marker == "example"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", _omniret_on_path(home))
+        for n, block in enumerate(examples):
+            if block.lang == "python":
+                script = home / f"example_{n}.py"
+                script.write_text(block.code, encoding="utf-8")
+                buf = io.StringIO()
+                with contextlib.redirect_stdout(buf):
+                    runpy.run_path(str(script), run_name="__main__")
+                printed = [x.strip() for x in buf.getvalue().splitlines() if x.strip()]
+                assert printed == _expected_prints(block.code), f"README line {block.line}: printed {printed}"
+                continue
+            for line, commands in shell_commands(block.code):
+                for argv in commands:
+                    if argv[0] == "python":
+                        r = subprocess.run([sys.executable, *argv[1:]], cwd=home, capture_output=True, text=True,
+                                           timeout=300, check=False)
+                        assert r.returncode == 0, f"README line {line!r}: {r.stderr[-2000:]}"
+                        continue
+                    assert argv[0] == "omniret", f"README line {line!r}: not an omniret or python command"
+                    code, out, err = run_cli(argv[1:])
+                    assert code == 0, f"README line {line!r} -> exit {code}\n{out}\n{err}"
+                    _check(line, argv[1:], out, home)
 
 
 def test_install_and_test_commands_agree_with_the_project(home: Path) -> None:
