@@ -316,6 +316,12 @@ class Index:
         from omniret.ingest import vectors as vec
 
         mat = vec.check_matrix(vectors, len(ids))
+        with self._write_run():
+            return self._add_vectors(vec, ids, mat, items, space, normalize, modality, commit_every)
+
+    def _add_vectors(self, vec: Any, ids: Sequence[str | int], mat: np.ndarray,
+                     items: Sequence[Mapping[str, Any] | None] | None, space: str | None, normalize: bool,
+                     modality: str | Modality, commit_every: int) -> AddReport:
         spec, manifest = vec.resolve_space(self.store.manifest(), self.encoder.space, self.encoder.dim, space,
                                            mat.shape[1], normalize)
         if manifest is not None:
@@ -340,10 +346,21 @@ class Index:
 
         exported, columns, pf = exchange.read_header(path)
         exchange.check_model(exported, self.store.manifest(), os.fspath(path))
-        merged = exchange.merge_spaces(exported, self.store.manifest(), columns, os.fspath(path))
-        if merged is not None:
-            self.store.set_manifest(merged)
-        return exchange.import_rows(self.store, pf, columns)
+        with self._write_run():
+            merged = exchange.merge_spaces(exported, self.store.manifest(), columns, os.fspath(path))
+            if merged is not None:
+                self.store.set_manifest(merged)
+            return exchange.import_rows(self.store, pf, columns)
+
+    @contextlib.contextmanager
+    def _write_run(self) -> Any:
+        """A run of writes: refused up front on a damaged or read-only index; checkpointed at the end, so
+        what was committed no longer depends on the -wal file."""
+        self.store.verify_before_write()
+        try:
+            yield
+        finally:
+            self.store.checkpoint(resync_marker=True)
 
     def remove(self, ids_or_paths: Sequence[str]) -> int:
         """Remove items by id, or every item of a source file by its path. Returns how many went."""
