@@ -20,6 +20,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("bank",): [],
     ("remove",): ["some-id"],
     ("info",): [],
+    ("check",): [],
     ("models",): [],
     ("demo",): [],
     ("daemon",): [],

@@ -39,7 +39,7 @@ def export_cmd(ctx: click.Context, out: str, spaces: tuple[str, ...]) -> None:
               help="Model of a new index (default: the model the file was exported from).")
 @click.pass_context
 def import_cmd(ctx: click.Context, src: str, model: str | None) -> None:
-    """Upsert the items and vectors of SRC (a file written by `omniret export`) into the index."""
+    """Upsert the items and vectors of SRC (a file written by `omniret export SRC.parquet`) into the index."""
     from omniret.index import Index
     from omniret.tasks.exchange import read_header
 
