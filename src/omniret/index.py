@@ -9,6 +9,7 @@ ingest pipeline, the store and the pure ranking stages in :mod:`omniret.methods`
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,7 @@ from omniret.store.manifest import SCHEMA_VERSION, manifest_for, omniret_version
 from omniret.tasks.check import check_index, validate_manifest
 from omniret.threads import ingest_threads, query_threads, torch_threads, uses_torch
 
+log = logging.getLogger(__name__)
 ImageLike = Any  # a path, or a PIL image
 
 
@@ -77,6 +79,8 @@ class Index:
         self._batching: dict[str, Any] | None = None  # the batcher arguments while batch_queries is on
         self._batchers: dict[int, QueryBatcher] = {}  # by id() of the encoder they front
         self._batch_lock = threading.Lock()
+        self._noted: set[str] = set()
+        self._rerankers: Any = None
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -498,10 +502,16 @@ class Index:
           :mod:`omniret.query.routing`); the stages of :mod:`omniret.query.pipeline`: ``hubness``
           (none|is|qbnorm|dbnorm|dualdis), ``gap`` (none|center|calibrate), ``compose`` (sum|weimo|pdv,
           with ``alpha``/``beta``), ``hybrid`` (none|rrf|minmax|zscore: BM25 fused with dense),
-          ``candidates`` (the ANN depth). Hubness and hybrid stages search the main space only.
+          ``candidates`` (the ANN depth). Hubness and hybrid stages search the main space only;
+          ``rerank`` (none|cross|cross:<model>|maxsim|model:<registry name>) re-scores the top
+          ``rerank_depth`` hits with a stronger model (:mod:`omniret.query.rerank`).
         """
         o = SearchOptions.of(options, **knobs)
+        if text is not None:
+            self._note_language(text)
         rk = o.ranking
+        if rk.rerank not in (None, "none"):
+            return self._reranked(text, image, audio, negative, like, terms, o)
         gran = routing.parse_granularity(o.granularity, o.rollup)
         rt = self._route(rk.route, text)
         if rt.granularity is not None and o.granularity is None and not o.rollup:
@@ -554,6 +564,47 @@ class Index:
             return self.search(text, image=image, audio=audio, negative=negative, like=like, terms=terms,
                                options=replace(o, ranking=replace(rk, route="auto")))
         return hits
+
+    def _reranked(self, text: str | None, image: ImageLike | None, audio: Any, negative: Any, like: Any,
+                  terms: Any, o: SearchOptions) -> list[Hit]:
+        """The first stage to ``rerank_depth`` hits, re-ranked by ``o.ranking.rerank``, cut to ``k``."""
+        from omniret.query import rerank as rr
+
+        spec = rr.parse_rerank(o.ranking.rerank)
+        depth = o.ranking.rerank_depth if o.ranking.rerank_depth is not None else rr.DEFAULT_DEPTH
+        if depth < 1:
+            raise QueryError(f"rerank_depth must be >= 1, got {depth}")
+        if not text or not isinstance(text, str):
+            raise QueryError("re-ranking needs a text query (text=...); search by example without rerank=")
+        scorer = self.rerankers().scorer(spec)
+        first = replace(o, k=max(o.k, depth), ranking=replace(o.ranking, rerank="none"))
+        hits = self.search(text, image=image, audio=audio, negative=negative, like=like, terms=terms, options=first)
+        return rr.rerank(hits, text, scorer)[: o.k]
+
+    def rerankers(self) -> Any:
+        """The index's loaded re-ranking models (:class:`omniret.query.rerank.Rerankers`), built on first use."""
+        if self._rerankers is None:
+            from omniret.encoders import registry
+            from omniret.query.rerank import Rerankers
+
+            self._rerankers = Rerankers(registry.create, registry.create_cross_encoder, self.page_space)
+        return self._rerankers
+
+    def language_note(self, text: str) -> str | None:
+        """A note when ``text`` is in a language the index's text space was not trained on (an English-only
+        model such as ``offline`` asked in German), else ``None``; see :mod:`omniret.query.language`."""
+        from omniret.query.language import language_note
+
+        return language_note(text, self.encoder.name, self.encoder.languages)
+
+    def _note_language(self, text: str) -> None:
+        """Log :meth:`language_note` once per index and language (only English-only models detect at all)."""
+        if self.encoder.languages is None:
+            return
+        note = self.language_note(text)
+        if note is not None and note not in self._noted:
+            self._noted.add(note)
+            log.warning(note)
 
     def _route(self, route: str | Modality, text: str | None) -> routing.Route:
         """Parse ``route``; ``llm`` asks the configured endpoint (text queries only; else ``auto``)."""

@@ -147,3 +147,18 @@ def test_external_bank_evaluates_every_query(tmp_path) -> None:  # type: ignore[
     result = runner.run_eval(ds, cfg)
     assert len(result.test_queries) == 4 and result.bank_queries == []
     assert result.info["bank_size"] == 5
+
+
+def test_rerank_rows_sit_beside_each_method(tiny_set: Path, tmp_path: Path) -> None:
+    """--rerank evaluates every method twice on the same queries; re-ranking with the index's own model
+    re-embeds the images from their files and so reproduces the first stage's ranking exactly."""
+    ds = prepare.load_prepared(tiny_set)
+    result = runner.run_eval(ds, _config(tmp_path, methods=("raw",), rerank="model:fake"))
+    by = {m.method: m for m in result.methods}
+    assert list(by) == ["raw", "raw>rerank"]
+    assert set(by["raw>rerank"].run) == set(by["raw"].run) == set(result.test_queries)
+    for q, docs in by["raw"].run.items():
+        assert list(by["raw>rerank"].run[q]) == list(docs)  # same order (the fake model is deterministic)
+    assert by["raw>rerank"].metrics == by["raw"].metrics
+    with pytest.raises(OmniretError, match="unknown rerank"):
+        runner.EvalConfig(model="fake", rerank="bm25").validate()

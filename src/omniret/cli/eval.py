@@ -72,11 +72,15 @@ def prepare_cmd(name: str, out_dir: str, source: str | None, which: str, package
               "default 0.5 when a method needs a bank, else 0 (every judged query is evaluated).")
 @click.option("--depth", type=int, default=100, show_default=True, help="Ranks retrieved per query.")
 @click.option("--max-queries", type=int, default=None, help="Evaluate at most this many test queries.")
+@click.option("--rerank", default=None, help="A second stage (cross, cross:<model>, maxsim, model:<registry name>): "
+              "every method is also evaluated re-ranked, as <method>>rerank.")
+@click.option("--rerank-depth", type=int, default=None, help="Hits the re-ranker sees (default: --depth).")
 @click.option("--cache", "cache_dir", default=".omniret-eval", show_default=True, type=click.Path())
 @click.option("--out", "out_dir", default=None, type=click.Path(), help="Report folder (default <cache>/reports/<dataset>).")
 def run_cmd(dataset: str, model: str, methods: str | None, task: str | None, fmt: str | None,
             subset: int | None, index_path: str | None, seed: int, bank_fraction: float | None, depth: int,
-            max_queries: int | None, cache_dir: str, out_dir: str | None) -> None:
+            max_queries: int | None, rerank: str | None, rerank_depth: int | None, cache_dir: str,
+            out_dir: str | None) -> None:
     """Evaluate DATASET (a prepared folder, an omniret JSONL, or --format) with each method; write a report."""
     from omniret.eval import prepare, runner
     from omniret.eval.report import write_report
@@ -90,7 +94,7 @@ def run_cmd(dataset: str, model: str, methods: str | None, task: str | None, fmt
             bank_fraction = 0.5 if any(m.split("+")[0] in runner.BANK_METHODS for m in chosen) else 0.0
         config = runner.EvalConfig(model=model, methods=chosen,
                                    depth=depth, seed=seed, bank_fraction=bank_fraction, cache_dir=cache_dir,
-                                   max_queries=max_queries)
+                                   max_queries=max_queries, rerank=rerank, rerank_depth=rerank_depth)
         if index_path is not None:
             result = runner.run_on_index(ds, index_path, config, log=click.echo)
         else:

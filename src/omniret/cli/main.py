@@ -173,13 +173,18 @@ cli.add_command(add_cmd, "index")
 @click.option("--negative", multiple=True, help="Text to steer away from (repeatable).")
 @click.option("--like", multiple=True, help="More like this item id (repeatable).")
 @click.option("--candidates", type=click.IntRange(1, 100_000), default=None, help="ANN candidates the stages see (K').")
+@click.option("--rerank", default="none", show_default=True,
+              help="Second stage over the top hits: cross, cross:<hub id or folder>, maxsim (page model), "
+                   "model:<registry name> (e.g. model:openclip:...).")
+@click.option("--rerank-depth", type=click.IntRange(1, 10_000), default=None, help="Hits the re-ranker sees (default 50).")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: str | None, k: int,
                modality: tuple[str, ...], path_glob: str | None, where: tuple[str, ...],
                mtime_min: float | None, mtime_max: float | None, audio: str | None, rollup: bool,
                granularity: str | None, route: str, hubness: str, gap: str,
                compose: str, alpha: float | None, beta: float | None, hybrid: str,
-               negative: tuple[str, ...], like: tuple[str, ...], candidates: int | None) -> None:
+               negative: tuple[str, ...], like: tuple[str, ...], candidates: int | None, rerank: str,
+               rerank_depth: int | None) -> None:
     """Search by text (QUERY), by an example image (--image), by both, or by query algebra (--expr)."""
     s = _settings(ctx)
     with _errors(s):
@@ -189,7 +194,8 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
                   "modality": list(modality) or None, "where": _parse_where(where), "path_glob": path_glob,
                   "mtime_min": mtime_min, "mtime_max": mtime_max, "rollup": rollup, "hubness": hubness, "gap": gap,
                   "compose": compose, "alpha": alpha, "beta": beta, "hybrid": hybrid,
-                  "negative": list(negative) or None, "like": list(like) or None, "candidates": candidates}
+                  "negative": list(negative) or None, "like": list(like) or None, "candidates": candidates,
+                  "rerank": rerank, "rerank_depth": rerank_depth}
         if s.daemon and expr is None:  # a running `omniret daemon` answers without loading anything here
             from omniret.cli.daemon import remote_search
 
@@ -203,6 +209,9 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
         _print_hits(s, [h.to_dict() for h in hits])
         for note in idx.unembedded_notes() if not hits else []:  # why a search found nothing, with the fix
             click.echo(note, err=s.json)
+        note = idx.language_note(query) if query else None
+        if note and not s.json:
+            click.echo(f"note: {note}", err=True)
         sys.stdout.flush()
         _prepare_queries(s, idx)  # after the answer: the next search starts without torch
         idx.close()

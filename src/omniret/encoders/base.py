@@ -43,6 +43,10 @@ class Encoder(ABC):
     image_size: int = 224
     #: sample rate (Hz) :meth:`encode_audio` expects; decoders resample to it
     audio_rate: int = 48_000
+    #: ISO 639-1 codes of the languages the text side was trained on; ``None``: many or unknown.
+    #: A query detected in another language gets a warning naming a multilingual model
+    #: (:mod:`omniret.query.language`)
+    languages: frozenset[str] | None = None
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild an equivalent encoder (recorded in the manifest)."""

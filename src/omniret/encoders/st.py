@@ -80,6 +80,7 @@ class SentenceTransformerEncoder(Encoder):
         self.path = _resolve(model)
         self.name = f"st:{model}"
         self.space = f"st:{model}"
+        self.languages = frozenset({"en"}) if model.lower() in _WHEEL_MODELS else None
         self._device_arg, self.batch_size = device, int(batch_size)
         self._model: Any = None
         self._lock = threading.Lock()

@@ -86,6 +86,10 @@ class EvalConfig:
     #: an external query bank (e.g. the training split's captions, as QB-Norm uses); when given, no
     #: evaluated query goes to the bank and ``bank_fraction`` is ignored
     bank_texts: tuple[str, ...] | None = None
+    #: a second stage (``Index.search(rerank=...)``); every method is then evaluated twice, as is and
+    #: re-ranked (reported as ``<method>>rerank``), on the same test queries
+    rerank: str | None = None
+    rerank_depth: int | None = None
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if _method_kwargs(m) is None]
@@ -96,6 +100,10 @@ class EvalConfig:
             raise OmniretError(f"bank_fraction must be in [0, 1), got {self.bank_fraction}")
         if self.depth < 50:
             raise OmniretError(f"depth must be at least 50 (mAP@50 needs 50 ranks), got {self.depth}")
+        if self.rerank is not None:
+            from omniret.query.rerank import parse_rerank
+
+            parse_rerank(self.rerank)
 
 
 @dataclass
@@ -260,12 +268,21 @@ def hit_doc(h: Any, uri_to_doc: dict[str, str], pages: bool) -> str | None:
     return f"{doc}#p{int(page)}" if page is not None else doc
 
 
+RERANKED = ">rerank"
+
+
 def run_method(index: Any, queries: Sequence[EvalQuery], uri_to_doc: dict[str, str], method: str,
                config: EvalConfig, rollup: bool, pages: bool = False) -> dict[str, dict[str, float]]:
     """The run ``{query id: {doc id: score}}`` of ``method`` over ``queries`` (through ``Index.search``);
-    with ``pages``, ids are pages (:func:`hit_doc`) and the search runs with its default granularity."""
+    with ``pages``, ids are pages (:func:`hit_doc`) and the search runs with its default granularity;
+    ``<method>>rerank`` adds ``config.rerank`` as the second stage."""
+    reranked = method.endswith(RERANKED)
+    method = method.removesuffix(RERANKED)
     kwargs: dict[str, Any] = dict(_method_kwargs(method) or {})
     nonav = kwargs.pop("nonav", None) is not None
+    if reranked:
+        kwargs["rerank"] = config.rerank
+        kwargs["rerank_depth"] = config.rerank_depth if config.rerank_depth is not None else config.depth
     if config.alpha is not None:
         kwargs["alpha"] = config.alpha
     if config.beta is not None:
@@ -391,7 +408,8 @@ def _evaluate(index: Any, dataset: EvalDataset, config: EvalConfig, uri_to_doc: 
     rollup = not pages and any(d.modality in (Modality.TEXT, Modality.DOCUMENT) for d in dataset.corpus)
     result = EvalResult(dataset.name, dataset.task, config, len(doc_ids), test_ids, bank_ids, qrels)
     queries = [by_id[q] for q in test_ids]
-    for method in config.methods:
+    methods = [m for base in config.methods for m in ((base, base + RERANKED) if config.rerank else (base,))]
+    for method in methods:
         t = time.time()
         if method == "tfidf":
             run = baselines.tfidf_run(page_texts or baselines.doc_texts(dataset), queries, config.depth)

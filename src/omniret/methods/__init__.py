@@ -5,6 +5,7 @@ Owns the formulas of ``specs/algorithms.md``, one module per family: hubness cor
 (:mod:`~omniret.methods.gap`), score fusion (:mod:`~omniret.methods.fusion`), composed queries
 (:mod:`~omniret.methods.composed`), late interaction and MUVERA (:mod:`~omniret.methods.late_interaction`,
 :mod:`~omniret.methods.muvera`), zero-shot classification and prompts (:mod:`~omniret.methods.classify`,
-:mod:`~omniret.methods.prompts`) and upgrade maps (:mod:`~omniret.methods.upgrade`). Each is checked
+:mod:`~omniret.methods.prompts`), upgrade maps (:mod:`~omniret.methods.upgrade`), slot-preserving
+re-ranking (:mod:`~omniret.methods.rerank`) and MMR diversification (:mod:`~omniret.methods.diversity`). Each is checked
 against the spec's test vectors. May import only ``omniret.errors`` (and numpy/scipy).
 """

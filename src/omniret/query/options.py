@@ -49,6 +49,8 @@ class Ranking:
     ``gap``: none | center | calibrate. ``compose`` (text + image queries): sum | weimo | pdv, with
     ``alpha``/``beta``. ``hybrid``: none | rrf | minmax | zscore (BM25 fused with dense).
     ``candidates``: the ANN depth K' the stages see (default: see ``StageOptions.depth``).
+    ``rerank``: a second stage over the top ``rerank_depth`` hits (default 50): none | cross |
+    cross:<hub id or folder> | maxsim | model:<registry name> (:mod:`omniret.query.rerank`).
     """
 
     route: str | Modality = "auto"
@@ -59,6 +61,8 @@ class Ranking:
     beta: float | None = None
     hybrid: str = "none"
     candidates: int | None = None
+    rerank: str = "none"
+    rerank_depth: int | None = None
 
 
 class SearchKnobs(TypedDict, total=False):
@@ -80,6 +84,8 @@ class SearchKnobs(TypedDict, total=False):
     beta: float | None
     hybrid: str
     candidates: int | None
+    rerank: str
+    rerank_depth: int | None
 
 
 _FILTER_KEYS = frozenset(f.name for f in fields(Filters))

@@ -62,6 +62,7 @@ class MappedQueryEncoder(Encoder):
         self.modalities = new.modalities
         self.image_size = new.image_size
         self.audio_rate = new.audio_rate
+        self.languages = new.languages
         self.old_name = old_name
 
     def config(self) -> dict[str, Any]:
