@@ -818,6 +818,28 @@ class Index:
 
         return list(classify(self, labels, **kwargs))
 
+    def context(self, question: str, *, budget_tokens: int = 2000,
+                modalities: Sequence[str | Modality] | None = None, tokenizer: Any = None,
+                route: str = "all", rerank: str | None = None, **kwargs: Any) -> Any:
+        """Evidence for a generator: routed, de-duplicated, diversified (MMR), optionally re-ranked hits within
+        ``budget_tokens`` (counted with ``tokenizer``: a Hugging Face name/folder or a callable; default an
+        approximation), each with its citation. Returns a :class:`omniret.tasks.context.Context`; see that
+        module for the steps and the other keywords."""
+        from omniret.tasks.context import build_context
+
+        return build_context(self, question, budget_tokens=budget_tokens, modalities=modalities,
+                             tokenizer=tokenizer, route=route, rerank=rerank, **kwargs)
+
+    def ask(self, question: str, *, llm_url: str | None = None, llm_model: str | None = None,
+            api_key: str | None = None, client: Any = None, **context_kwargs: Any) -> Any:
+        """:meth:`context` sent to an OpenAI-compatible chat endpoint (``llm_url``, else ``$OMNIRET_LLM_URL``);
+        returns an :class:`omniret.tasks.generate.Answer` (text, cited source numbers, the context)."""
+        from omniret.tasks.generate import generate, llm_config
+
+        url, model, key = llm_config(llm_url, llm_model, api_key)
+        ctx = self.context(question, **context_kwargs)
+        return generate(ctx, url or "", model=model, api_key=key, client=client)
+
     def get(self, item_id: str) -> Item | None:
         return self.store.get([item_id])[0]
 

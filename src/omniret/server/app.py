@@ -65,10 +65,10 @@ def create_app(index: str | os.PathLike[str] | Index, settings: ServerSettings |
 
 
 def _routes(app: FastAPI) -> None:
+    from omniret.server.routes import context, items, search, system
     from omniret.server.routes import files as files_routes
-    from omniret.server.routes import items, search, system
 
-    for r in (search.router, items.router, files_routes.router, system.router):
+    for r in (search.router, context.router, items.router, files_routes.router, system.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 

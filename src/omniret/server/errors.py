@@ -32,9 +32,12 @@ class HTTPProblem(HTTPException):
 def status_for(err: OmniretError) -> int:
     """The HTTP status of a library error."""
     from omniret.server.thumbs import NoThumbnail
+    from omniret.tasks.generate import GeneratorError
 
     if isinstance(err, NoThumbnail):
         return 404
+    if isinstance(err, GeneratorError):  # the upstream generator failed
+        return 502
     if isinstance(err, StoreError):
         return 503
     if isinstance(err, QueryError | MediaError | ModelError):

@@ -29,7 +29,10 @@ Float = Annotated[float, BeforeValidator(_not_bool)]
 
 #: request fields that are :meth:`Index.search` keyword arguments under the same name
 SEARCH_OPTIONS = ("modality", "where", "path_glob", "mtime_min", "mtime_max", "rollup", "granularity", "hubness", "gap",
-                  "compose", "alpha", "beta", "hybrid", "like", "negative", "candidates")
+                  "compose", "alpha", "beta", "hybrid", "like", "negative", "candidates", "rerank", "rerank_depth")
+#: the re-rankers the HTTP API offers: fixed choices, so a request never names a model or folder to load
+HTTP_RERANKERS = Literal["none", "cross", "maxsim"]
+Modalities = list[Literal["text", "image", "audio", "video", "document"]]
 
 
 class SearchRequest(BaseModel):
@@ -60,6 +63,8 @@ class SearchRequest(BaseModel):
     negative: str | list[str] | None = Field(None, description="text(s) to steer away from")
     candidates: Int | None = Field(None, ge=1, le=100_000, description="ANN candidates re-ranked by the stages")
     like: list[str] | None = Field(None, min_length=1, max_length=100, description="more like these item ids")
+    rerank: HTTP_RERANKERS | None = Field(None, description="second stage: cross-encoder (text, pages) or page MaxSim")
+    rerank_depth: Int | None = Field(None, ge=1, le=1000, description="hits the re-ranker sees")
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments for ``Index.search``: only what the client set."""
@@ -108,6 +113,23 @@ class SearchResponse(BaseModel):
 class ItemOut(HitOut):
     content_hash: str | None = None
     mtime: float | None = None
+
+
+class ContextRequest(BaseModel):
+    """Evidence for a generator (``Index.context``), and for ``POST /ask`` the generated answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., min_length=1, max_length=10_000)
+    budget_tokens: Int = Field(2000, ge=1, le=200_000, description="token budget of the evidence")
+    modality: Modalities | None = Field(None, description="only these modalities")
+    route: Literal["all", "auto", "llm", "text", "image", "audio", "video", "document"] = "all"
+    rerank: HTTP_RERANKERS | None = None
+    candidates: Int = Field(40, ge=1, le=1000, description="first-stage hits considered")
+
+    def options(self) -> dict[str, Any]:
+        return {"budget_tokens": self.budget_tokens, "modalities": self.modality, "route": self.route,
+                "rerank": self.rerank, "candidates": self.candidates}
 
 
 class ClassifyRequest(BaseModel):
