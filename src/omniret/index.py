@@ -142,7 +142,7 @@ class Index:
                     )
                 # mid-upgrade: queries go through the new model, mapped into the old space
                 mapped = upgrade.encoder_for(manifest, registry.create, files, **enc_kwargs)
-                encoder = mapped or registry.create(recorded["name"], **{**recorded.get("config", {}), **enc_kwargs})
+                encoder = mapped or registry.create(recorded["name"], **_encoder_config(manifest, files, enc_kwargs))
                 audio = audio_space.resolve(audio_model, manifest.get("audio_encoder"), path, registry.create,
                                             **enc_kwargs)
                 if audio is not None and not manifest.get("audio_encoder"):  # attached to an existing index
@@ -840,6 +840,15 @@ class Index:
         ctx = self.context(question, **context_kwargs)
         return generate(ctx, url or "", model=model, api_key=key, client=client)
 
+    def align(self, pairs: str | os.PathLike[str], **config: Any) -> Any:
+        """Learn an image projector from ``pairs`` (JSONL of image path + text) with STRUCTURE, store it in the
+        index, re-embed the images and switch to ``offline+aligned``; keywords are
+        :class:`omniret.tasks.align.AlignConfig` fields. Returns an :class:`omniret.tasks.align.AlignReport`."""
+        from omniret.tasks.align import AlignConfig, align_index
+
+        log_fn = config.pop("log", None)
+        return align_index(self, pairs, AlignConfig(**config), log=log_fn)
+
     def get(self, item_id: str) -> Item | None:
         return self.store.get([item_id])[0]
 
@@ -916,6 +925,14 @@ def _remove_new_index(path: str, before: frozenset[str]) -> None:
         else:
             with contextlib.suppress(OSError):
                 os.remove(target)
+def _encoder_config(manifest: Mapping[str, Any], files: str, enc_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded encoder's constructor arguments, plus files it keeps in the index folder (the image
+    projector of ``omniret align``: ``manifest["align"]["projector"]``, relative to the index)."""
+    cfg = {**manifest["encoder"].get("config", {}), **enc_kwargs}
+    projector = (manifest.get("align") or {}).get("projector")
+    if projector and manifest["encoder"]["name"] == (manifest.get("align") or {}).get("encoder"):
+        cfg["projector"] = os.path.join(files, projector)
+    return cfg
 
 
 def _audio_manifest(manifest: Mapping[str, Any], audio: Encoder) -> dict[str, Any]:

@@ -415,6 +415,7 @@ def demo_cmd(ctx: click.Context, workdir: str | None, model: str) -> None:
 
 def _register_subcommands() -> None:
     """Commands that live in their own modules (imported lazily by click only when run)."""
+    from omniret.cli.align import align_cmd
     from omniret.cli.ask import ask_cmd
     from omniret.cli.eval import eval_group
     from omniret.cli.exchange import export_cmd, import_cmd
@@ -432,6 +433,7 @@ def _register_subcommands() -> None:
     cli.add_command(mcp_command)
     cli.add_command(ask_cmd)
     extend_add(add_cmd)  # add data.parquet|.csv|.jsonl|shard.tar --image-col ... (manifests, WebDataset)
+    cli.add_command(align_cmd)
 
 
 _register_subcommands()

