@@ -174,6 +174,9 @@ def test_citations_of_pages_boxes_and_moments() -> None:
     doc = cx.citation_of(Hit("d", 1.0, Modality.DOCUMENT, "/d/x.pdf", metadata={"page": 1, "region": {
         "bbox": [0.0, 0.5, 1.0, 1.0]}}))
     assert doc.bbox == [0.0, 0.5, 1.0, 1.0]  # a page model's matched region
+    page = cx.citation_of(Hit("p", 1.0, Modality.DOCUMENT, "/d/x.pdf", span=(4, 4), metadata={"page": 4, "matched": [
+        {"id": "b1", "bbox": [0.1, 0.1, 0.5, 0.2], "text": "t"}, {"id": "b2", "bbox": [0, 0, 1, 1]}]}))
+    assert page.bbox == [0.1, 0.1, 0.5, 0.2]  # a page hit cites its best matched block
 
 
 def test_pdf_evidence_carries_page_and_box(texdoc: Path, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ about four characters per English token; it over-counts code and numbers less th
 nothing — budgets are kept with a margin of :data:`APPROX_MARGIN`).
 
 Every piece carries its citation (:class:`Citation`): the file, the page and layout box of PDF
-evidence, the time range of audio and video moments, and a thumbnail for images, pages and video
+evidence (a block's own box, a page model's matched region, or the box of a page hit's best matched block), the time range of audio and video moments, and a thumbnail for images, pages and video
 frames (the image file itself, or ``thumbnail_url.format(id=...)`` when a URL template is given — the
 HTTP server passes its ``/thumbs/{id}`` route).
 """
@@ -166,7 +166,9 @@ def citation_of(h: Hit, thumbnail_url: str | None = None) -> Citation:
     """The citation of a hit: file, page + box (PDF evidence), time range (audio, video), thumbnail."""
     meta = h.metadata or {}
     page = meta.get("page") if h.modality is Modality.DOCUMENT else None
-    bbox = meta.get("bbox") or (meta.get("region") or {}).get("bbox")
+    matched = meta.get("matched") if isinstance(meta.get("matched"), list) else []
+    bbox = meta.get("bbox") or (meta.get("region") or {}).get("bbox") or \
+        next((m.get("bbox") for m in matched if isinstance(m, dict) and m.get("bbox")), None)  # a page's best block
     timed = h.modality in (Modality.AUDIO, Modality.VIDEO) and h.span is not None
     picture = h.modality in _PICTURES and (h.modality is not Modality.DOCUMENT or page is not None)
     thumb = None
