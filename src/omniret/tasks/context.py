@@ -21,9 +21,10 @@ Retrieval-augmented generation over every modality an index holds, in the steps 
 Tokens are counted with the generator's tokenizer when given — a Hugging Face tokenizer name or folder
 (``transformers.AutoTokenizer``; local files are used as they are, a name needs the hub or its cache)
 or any callable ``text -> int`` (or ``text -> list of tokens``) — else with :func:`approx_tokens`, a
-cheap estimate: one token per CJK character and one per four other characters (GPT-style BPE averages
-about four characters per English token; it over-counts code and numbers less than it under-counts
-nothing — budgets are kept with a margin of :data:`APPROX_MARGIN`).
+cheap estimate: one token per CJK character and one per four other characters (GPT- and LLaMA-style BPE
+tokenizers average about four characters per English token; code, numbers and rare words take more).
+Because it is an estimate, an approximate budget keeps a margin: only :data:`APPROX_MARGIN` of it is
+filled.
 
 Every piece carries its citation (:class:`Citation`): the file, the page and layout box of PDF
 evidence (a block's own box, a page model's matched region, or the box of a page hit's best matched block), the time range of audio and video moments, and a thumbnail for images, pages and video
