@@ -21,6 +21,8 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("remove",): ["some-id"],
     ("info",): [],
     ("check",): [],
+    ("ask",): ["a question"],
+    ("align",): ["--pairs", __file__],
     ("models",): [],
     ("demo",): [],
     ("daemon",): [],
