@@ -154,3 +154,37 @@ def test_detached_daemon_with_the_offline_model(tmp_path: Path) -> None:
                [(h["id"], round(h["score"], 5)) for h in map(json.loads, local)]
     finally:
         subprocess.run([*omniret, "daemon", "--stop"], env=env, timeout=60)
+
+
+def test_the_daemon_says_why_a_search_found_nothing(tmp_path: Path, corpus: Path, private_tmp: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notes of an in-process search come through the daemon too: items stored without embeddings
+    (a sound in an index without an audio model) and a query in a language an English-only model does
+    not read."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+
+    sf.write(folder / "hum.wav", np.sin(np.linspace(0, 2000, 16000)).astype("float32"), 16000)
+    path = str(tmp_path / "idx")
+    with Index.open(path, model="fake") as idx:
+        idx.add(str(folder), workers=0)
+        local = CliRunner().invoke(cli, ["--index", path, "--no-daemon", "search", "a humming sound"])
+    assert local.exit_code == 0 and "no results" in local.output and "stored without embeddings" in local.output
+    listening = threading.Event()
+    th = threading.Thread(target=daemon.serve, args=(Index.open(path), path, 60.0, lambda p: listening.set()),
+                          daemon=True)
+    th.start()
+    assert listening.wait(30)
+    try:
+        answers: list = []
+        real = daemon.remote_search
+        monkeypatch.setattr(daemon, "remote_search", lambda i, kw: answers.append(real(i, kw)) or answers[-1])
+        res = CliRunner().invoke(cli, ["--index", path, "search", "a humming sound"])
+        assert answers and answers[0] is not None  # the daemon answered
+        assert res.exit_code == 0 and res.output == local.output
+    finally:
+        daemon.stop(path)
+        th.join(10)

@@ -77,9 +77,10 @@ def _exchange(path: Path, request: dict[str, Any], timeout: float) -> dict[str, 
     return reply if isinstance(reply, dict) else None
 
 
-def remote_search(index: str, kwargs: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Hits (as dicts) from the index's daemon, or None when none answers (search in-process then).
-    Raises :class:`OmniretError` for a query the daemon refused as bad."""
+def remote_search(index: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The daemon's answer — ``hits`` (as dicts), ``notes`` (why an empty search found nothing) and
+    ``language_note`` — or None when none answers (search in-process then). Raises
+    :class:`OmniretError` for a query the daemon refused as bad."""
     try:
         reply = _exchange(socket_path(index), {"v": PROTOCOL, "cwd": os.getcwd(), "search": kwargs}, REPLY_TIMEOUT)
     except OSError:
@@ -88,8 +89,10 @@ def remote_search(index: str, kwargs: dict[str, Any]) -> list[dict[str, Any]] | 
         return None
     if "error" in reply:
         raise OmniretError(str(reply["error"]))
-    hits = reply.get("hits")
-    return hits if isinstance(hits, list) else None
+    if not isinstance(reply.get("hits"), list):
+        return None
+    return {"hits": reply["hits"], "notes": [str(n) for n in reply.get("notes") or []],
+            "language_note": reply.get("language_note")}
 
 
 def stop(index: str) -> bool:
@@ -158,8 +161,11 @@ def _search(idx: Any, req: dict[str, Any]) -> dict[str, Any]:
     cwd = os.getcwd()
     try:
         os.chdir(req.get("cwd") or cwd)
-        hits = idx.search(**dict(req.get("search") or {}))
-        return {"hits": [h.to_dict() for h in hits]}
+        kwargs = dict(req.get("search") or {})
+        hits = idx.search(**kwargs)
+        text = kwargs.get("text")
+        return {"hits": [h.to_dict() for h in hits], "notes": [] if hits else idx.unembedded_notes(),
+                "language_note": idx.language_note(text) if isinstance(text, str) and text else None}
     except OmniretError as e:
         return {"error": str(e)}
     except Exception as e:  # a bug or a broken index: the client searches itself and shows the real error

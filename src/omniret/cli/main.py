@@ -201,20 +201,26 @@ def search_cmd(ctx: click.Context, query: str | None, image: str | None, expr: s
 
             remote = remote_search(s.index, kwargs)
             if remote is not None:
-                _print_hits(s, remote)
+                _print_hits(s, remote["hits"])
+                _print_notes(s, remote["notes"], remote["language_note"])
                 return
         idx = _open(s, must_exist=True)
         terms = idx.parse_expression(expr) if expr else None
         hits = idx.search(**kwargs, terms=terms)
         _print_hits(s, [h.to_dict() for h in hits])
-        for note in idx.unembedded_notes() if not hits else []:  # why a search found nothing, with the fix
-            click.echo(note, err=s.json)
-        note = idx.language_note(query) if query else None
-        if note and not s.json:
-            click.echo(f"note: {note}", err=True)
+        _print_notes(s, [] if hits else idx.unembedded_notes(), idx.language_note(query) if query else None)
         sys.stdout.flush()
         _prepare_queries(s, idx)  # after the answer: the next search starts without torch
         idx.close()
+
+
+def _print_notes(s: Settings, empty_notes: list[str], language_note: str | None) -> None:
+    """Why a search found nothing, with the fix (items stored without embeddings), and a query in a
+    language the model does not read; the same whether the daemon or this process searched."""
+    for note in empty_notes:
+        click.echo(note, err=s.json)
+    if language_note and not s.json:
+        click.echo(f"note: {language_note}", err=True)
 
 
 def _print_hits(s: Settings, hits: list[dict[str, Any]]) -> None:

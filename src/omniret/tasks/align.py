@@ -187,7 +187,7 @@ def train_projector(feats: np.ndarray, texts: np.ndarray, cfg: AlignConfig = Ali
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total, batches, step = total + float(loss), batches + 1, step + 1
+            total, batches, step = total + float(loss.detach()), batches + 1, step + 1
         history.append(total / max(batches, 1))
         if log and (epoch % 10 == 0 or epoch == cfg.epochs - 1):
             log(f"epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]:.4f}")
