@@ -67,10 +67,11 @@ def features(enc: OfflineEncoder, rows: list[dict], cache: Path, chunk: int = 25
 def metrics(queries: np.ndarray, rel: list[set[int]], gallery: np.ndarray) -> dict[str, float]:
     s = queries @ gallery.T
     order = np.argsort(-s, axis=1, kind="stable")[:, :100]
-    r1 = np.mean([order[i, 0] in rel[i] for i in range(len(rel))])
-    r10 = np.mean([bool(set(order[i, :10]) & rel[i]) for i in range(len(rel))])
-    mrr = np.mean([next((1.0 / (j + 1) for j, d in enumerate(order[i]) if d in rel[i]), 0.0) for i in range(len(rel))])
-    return {"R@1": float(r1), "R@10": float(r10), "MRR@100": float(mrr)}
+    first = np.array([next((j + 1 for j, d in enumerate(order[i]) if d in rel[i]), 101) for i in range(len(rel))])
+    out = {f"R@{k}": float(np.mean(first <= k)) for k in (1, 5, 10)}
+    out["MRR@100"] = float(np.mean(np.where(first <= 100, 1.0 / first, 0.0)))
+    out["MdR"] = float(np.median(first))  # rank of the first relevant image, 101 = not in the top 100
+    return out
 
 
 def tasks(rows: list[dict], test: np.ndarray, enc: OfflineEncoder) -> dict[str, tuple[np.ndarray, list[set[int]]]]:
@@ -133,9 +134,9 @@ def main() -> None:
     (args.out / "result.json").write_text(json.dumps({"info": info, "results": results}, indent=1))
     for name, table in results.items():
         print(f"\n{name} → image ({len(queries[name][1])} queries, {len(test)} held-out images)\n")
-        print("| image embedding | R@1 | R@10 | MRR@100 |\n|---|---:|---:|---:|")
+        print("| image embedding | R@1 | R@5 | R@10 | MRR@100 | MdR |\n|---|---:|---:|---:|---:|---:|")
         for label, m in table.items():
-            print(f"| {label} | {m['R@1']:.4f} | {m['R@10']:.4f} | {m['MRR@100']:.4f} |")
+            print(f"| {label} | {m['R@1']:.4f} | {m['R@5']:.4f} | {m['R@10']:.4f} | {m['MRR@100']:.4f} | {m['MdR']:g} |")
 
 
 if __name__ == "__main__":
