@@ -212,6 +212,93 @@ def write_odt(path: Path) -> Path:
     return path
 
 
+def _odf_cell(value: object, table_mod: object, text_mod: object, repeat: int = 1) -> object:
+    kind = "float" if isinstance(value, int | float) else "string"
+    kw = {"valuetype": kind, **({"value": value} if kind == "float" else {})}
+    if repeat > 1:
+        kw["numbercolumnsrepeated"] = repeat
+    cell = table_mod.TableCell(**kw)  # type: ignore[attr-defined]
+    cell.addElement(text_mod.P(text=str(value)))  # type: ignore[attr-defined]
+    return cell
+
+
+def write_ods(path: Path) -> Path:
+    """Two sheets written by odfpy: ``Harvest`` (a text header, numbers, a value repeated across two
+    columns, an empty row between) and ``Notes`` (one line of text)."""
+    from odf import table as T
+    from odf import text as X
+    from odf.opendocument import OpenDocumentSpreadsheet
+
+    d = OpenDocumentSpreadsheet()
+    harvest = T.Table(name="Harvest")
+    rows = [["Crop", "Kilograms", "Week 1", "Week 2"], ["Tomatoes", 42, "ok"], [], ["Courgettes", 17, "late"]]
+    for row in rows:
+        tr = T.TableRow()
+        for i, v in enumerate(row):
+            tr.addElement(_odf_cell(v, T, X, repeat=2 if i == 2 and row[0] != "Crop" else 1))
+        harvest.addElement(tr)
+    d.spreadsheet.addElement(harvest)
+    notes = T.Table(name="Notes")
+    tr = T.TableRow()
+    tr.addElement(_odf_cell("Water the greenhouse every evening in July", T, X))
+    notes.addElement(tr)
+    d.spreadsheet.addElement(notes)
+    d.save(str(path))
+    return path
+
+
+def write_odp(path: Path) -> Path:
+    """Three slides written by odfpy: a title + outline frame, a slide with a table and speaker notes,
+    and an untitled slide with a group of two text frames."""
+    from odf import draw as D
+    from odf import presentation as P
+    from odf import table as T
+    from odf import text as X
+    from odf.opendocument import OpenDocumentPresentation
+    from odf.style import MasterPage, PageLayout
+
+    d = OpenDocumentPresentation()
+    layout = PageLayout(name="PL")
+    d.automaticstyles.addElement(layout)
+    master = MasterPage(name="Default", pagelayoutname=layout)
+    d.masterstyles.addElement(master)
+
+    def frame(lines: list[str], cls: str | None = None) -> object:
+        f = D.Frame(width="20cm", height="3cm", x="1cm", y="1cm", **({"class": cls} if cls else {}))
+        box = D.TextBox()
+        for line in lines:
+            box.addElement(X.P(text=line))
+        f.addElement(box)
+        return f
+
+    for n, (title, bullets) in enumerate(SLIDES, 1):
+        page = D.Page(name=f"page{n}", masterpagename=master)
+        page.addElement(frame([title], "title"))
+        page.addElement(frame(bullets, "outline"))
+        if n == 2:
+            tf = D.Frame(width="10cm", height="3cm", x="1cm", y="6cm")
+            tab = T.Table(name="Revenue")
+            for row in (("Region", "Revenue"), ("Europe", "4.2 M")):
+                tr = T.TableRow()
+                for v in row:
+                    tr.addElement(_odf_cell(v, T, X))
+                tab.addElement(tr)
+            tf.addElement(tab)
+            page.addElement(tf)
+            notes = P.Notes()
+            notes.addElement(frame(["Mention the currency effect on the euro figures."], "notes"))
+            page.addElement(notes)
+        d.presentation.addElement(page)
+    last = D.Page(name="risks", masterpagename=master)
+    group = D.G()
+    group.addElement(frame(["Risks: supply chain delays at the port"]))
+    group.addElement(frame(["Mitigation: a second supplier"]))
+    last.addElement(group)
+    d.presentation.addElement(last)
+    d.save(str(path))
+    return path
+
+
 def write_eml(path: Path, *, docx_file: Path, photo: Image.Image, nested_subject: str = "Ferry times") -> Path:
     """A message with a plain and an HTML body, and attachments: a Word file, a JPEG photo, a text note,
     a forwarded message, and an unreadable binary."""

@@ -193,3 +193,26 @@ def test_empty_deck_and_tiny_pictures(debdoc, tmp_path: Path) -> None:  # type: 
         (mail,) = [it for it in _items(index, "news.eml") if it.parent_id is None]
         assert "too small to index" in mail.metadata["unread_attachments"][0]["reason"]
         assert index.store.count(Filter(modalities=frozenset({Modality.IMAGE}))) == 0
+
+
+def test_opendocument_sheets_and_slides(tmp_path: Path) -> None:
+    """.ods and .odp files through ``add``: sheets and slides are pages with their names and numbers, the
+    file rolls them up, and a hybrid search lands on the slide holding the words."""
+    from docgen import write_odp, write_ods
+
+    folder = tmp_path / "od"
+    folder.mkdir()
+    write_ods(folder / "harvest.ods")
+    write_odp(folder / "review.odp")
+    with omniret.open(tmp_path / "idx", model="fake") as index:
+        report = index.add(folder, workers=0)
+        assert report.failed == [] and report.new == 2
+        sheets = [it for it in _items(index, "harvest.ods") if it.parent_id]
+        assert sorted((it.metadata["page"], it.metadata["sheet"]) for it in sheets) == [(1, "Harvest"), (2, "Notes")]
+        slides = sorted((it for it in _items(index, "review.odp") if it.parent_id), key=lambda it: it.span)
+        assert [it.metadata["page"] for it in slides] == [1, 2, 3, 4]
+        assert slides[2].metadata["label"] == "review.odp slide 3 › Hiring Plan"
+        hit = index.search("currency effect on the euro figures", k=1, hybrid="rrf")[0]
+        assert hit.id == slides[1].id and hit.metadata["page"] == 2
+        (doc,) = index.search("Quarterly Review", k=1, granularity="root", path_glob="*.odp")
+        assert doc.parent_id is None and doc.metadata["format"] == "odp" and doc.metadata["slides"] == 4

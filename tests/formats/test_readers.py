@@ -6,10 +6,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import docgen  # type: ignore[import-not-found]
 import numpy as np
 import pytest
 
-from omniret.errors import OmniretError
+from omniret.errors import MediaError, OmniretError
 from omniret.media import decode
 from omniret.media.document import DocOptions
 from omniret.media.formats import FORMATS, document_extensions, format_for, read_document
@@ -145,6 +146,37 @@ def test_odt_written_by_odfpy(made: Path) -> None:
     assert [p.text for p in doc.parts if p.role == "toc"] == ["Breads 1\nSoups 1"]
 
 
+def test_ods_written_by_odfpy(tmp_path: Path) -> None:
+    doc = read_document(docgen.write_ods(tmp_path / "harvest.ods"))
+    assert doc.format == "ods" and doc.meta["sheets"] == ["Harvest", "Notes"]
+    harvest, notes = doc.parts
+    assert harvest.kind == "sheet" and harvest.page == 1 and harvest.section == ("Harvest",)
+    assert harvest.text.split("\n") == ["Harvest", "Crop | Kilograms | Week 1 | Week 2",
+                                        "Tomatoes | 42 | ok | ok", "Courgettes | 17 | late | late"]  # repeated cell
+    assert harvest.context == "Harvest: Crop | Kilograms | Week 1 | Week 2" and harvest.meta["rows"] == 3
+    assert notes.page == 2 and notes.text.endswith("Water the greenhouse every evening in July")
+    short = read_document(tmp_path / "harvest.ods", DocOptions(max_rows=2)).parts[0]
+    assert short.meta == {"sheet": "Harvest", "rows": 2, "truncated": True}
+
+
+def test_odp_written_by_odfpy(tmp_path: Path) -> None:
+    doc = read_document(docgen.write_odp(tmp_path / "review.odp"))
+    assert doc.format == "odp" and doc.title == "Quarterly Review" and doc.meta["slides"] == 4
+    assert [(p.kind, p.page, p.title) for p in doc.parts] == [
+        ("slide", 1, "Quarterly Review"), ("slide", 2, "Revenue by Region"), ("slide", 3, "Hiring Plan"),
+        ("slide", 4, None)]
+    revenue = doc.parts[1]
+    assert "Region | Revenue\nEurope | 4.2 M" in revenue.text  # the table
+    assert revenue.meta["notes"] == "Mention the currency effect on the euro figures."
+    assert doc.parts[3].text == "Risks: supply chain delays at the port\nMitigation: a second supplier"  # a group
+
+
+def test_ods_named_odp_is_refused_with_the_fix(tmp_path: Path) -> None:
+    wrong = docgen.write_ods(tmp_path / "harvest.ods").rename(tmp_path / "harvest.odp")
+    with pytest.raises(MediaError, match=r"OpenDocument spreadsheet \(\.ods\).*rename"):
+        read_document(wrong)
+
+
 # -- e-mail -----------------------------------------------------------------------------------------
 def test_eml_real_cpython_messages(cpython_mail: Path, tmp_path: Path) -> None:
     for name in ("msg_07", "msg_02"):
@@ -205,7 +237,8 @@ def test_heic_and_avif_decode(made: Path) -> None:
 
 # -- registry and dispatch --------------------------------------------------------------------------
 def test_registry_feeds_walker_and_decode(made: Path) -> None:
-    assert document_extensions() == {"pdf", "html", "htm", "xhtml", "docx", "pptx", "xlsx", "xlsm", "epub", "odt", "eml"}
+    assert document_extensions() == {"pdf", "html", "htm", "xhtml", "docx", "pptx", "xlsx", "xlsm", "epub", "odt", "ods",
+                                     "odp", "eml"}
     for ext in document_extensions():
         assert MODALITY_BY_EXTENSION[ext].value == "document"
     assert MODALITY_BY_EXTENSION["heic"].value == MODALITY_BY_EXTENSION["avif"].value == "image"
