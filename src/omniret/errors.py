@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
+
 
 class OmniretError(Exception):
     """Base class of every error omniret raises on purpose."""
@@ -35,3 +38,12 @@ class QueryError(OmniretError):
 class StoreWarning(UserWarning):
     """Something about the index on disk needs the user's attention but does not stop the command
     (a lost ``-wal`` file, an index opened read-only whose WAL cannot be read)."""
+
+
+def require_extra(command: str, extra: str, modules: Sequence[str]) -> None:
+    """Raise an :class:`OmniretError` naming the pip extra to install when one of ``modules`` (top-level
+    import names) is missing, before ``command`` fails deep inside with a bare ``ModuleNotFoundError``."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise OmniretError(f"{command} needs {', '.join(missing)}, which this installation lacks: "
+                           f"pip install 'omniret[{extra}]'")

@@ -165,3 +165,39 @@ def test_streamable_http_end_to_end(agent_index: tuple[Path, Path], tmp_path: Pa
         server.should_exit = True
         thread.join(30)
         svc.close()
+
+
+def test_cli_http_transport_reaches_uvicorn(agent_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``omniret mcp --transport http`` as typed: the command builds its app and hands it to uvicorn on
+    the asked address (a non-loopback bind warns)."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from omniret.cli.main import cli
+
+    idx, base = agent_index
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(app=app, host=host, port=port))
+    res = CliRunner().invoke(cli, ["--index", str(idx), "mcp", "--transport", "http", "--host", "0.0.0.0",
+                                   "--port", "8765", "--token", "s3cret-token-for-tests", "--allow-host", "*",
+                                   "--root", str(base / "inbox")])
+    assert res.exit_code == 0, res.output
+    assert seen["host"] == "0.0.0.0" and seen["port"] == 8765 and seen["app"] is not None
+    assert "reachable from other machines" in res.output
+
+
+@pytest.mark.parametrize(("command", "extra", "module"), [("serve", "server", "uvicorn"), ("mcp", "mcp", "mcp")])
+def test_a_missing_extra_is_named_with_its_pip_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       command: str, extra: str, module: str) -> None:
+    """A base install (no server or mcp extra) gets the pip command, not a ModuleNotFoundError traceback."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from omniret.cli.main import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    res = CliRunner().invoke(cli, ["--index", str(tmp_path / "idx"), command])
+    assert res.exit_code == 2, res.output
+    assert f"pip install 'omniret[{extra}]'" in res.output and module in res.output

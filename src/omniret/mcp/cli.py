@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from omniret.errors import OmniretError
+from omniret.errors import OmniretError, require_extra
 
 
 @click.command("mcp")
@@ -27,6 +27,11 @@ from omniret.errors import OmniretError
 def mcp_command(ctx: click.Context, transport: str, host: str, port: int, token: str | None,
                 roots: tuple[str, ...], allow_hosts: tuple[str, ...], model: str | None) -> None:
     """Serve the index to agents (MCP): search, get/open item, add, classify, info."""
+    try:  # the HTTP server's Service is used on either transport
+        require_extra("omniret mcp", "mcp", ("mcp", "fastapi", *(("uvicorn",) if transport == "http" else ())))
+    except OmniretError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     from omniret.index import Index, ensure_index_exists
     from omniret.mcp.server import build_server, http_app
     from omniret.mcp.tools import Tools
@@ -53,9 +58,9 @@ def mcp_command(ctx: click.Context, transport: str, host: str, port: int, token:
             return
         import uvicorn
 
-        from omniret.server.cli import _is_loopback
+        from omniret.server.settings import is_loopback
 
-        if not _is_loopback(host):
+        if not is_loopback(host):
             click.echo(f"warning: binding {host} makes the index reachable from other machines"
                        + ("" if token else "; give --token to require a bearer token"), err=True)
         click.echo(f"omniret MCP server for {index} at http://{host}:{port}/mcp", err=True)

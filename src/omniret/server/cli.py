@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from omniret.errors import OmniretError
+from omniret.errors import OmniretError, require_extra
 from omniret.server.settings import is_loopback
 
 
@@ -40,6 +40,11 @@ def serve_command(ctx: click.Context, index_dir: str | None, host: str, port: in
                   roots: tuple[str, ...], max_upload_mb: float, cors_origins: tuple[str, ...],
                   allow_hosts: tuple[str, ...], model: str | None, log_level: str) -> None:
     """Serve the index over HTTP: a JSON API (docs at /docs) and a search page at /."""
+    try:
+        require_extra("omniret serve", "server", ("uvicorn", "fastapi"))
+    except OmniretError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     import uvicorn
 
     from omniret.server.app import create_app
