@@ -47,3 +47,33 @@ def require_extra(command: str, extra: str, modules: Sequence[str]) -> None:
     if missing:
         raise OmniretError(f"{command} needs {', '.join(missing)}, which this installation lacks: "
                            f"pip install 'omniret[{extra}]'")
+
+
+#: modules omniret imports on first use -> (their pip package, the omniret extra that brings them)
+OPTIONAL_MODULES = {
+    "pypdfium2": ("pypdfium2", "media"), "av": ("av", "media"), "soundfile": ("soundfile", "media"),
+    "rapidocr_onnxruntime": ("rapidocr-onnxruntime", "media"), "cairosvg": ("cairosvg", "media"),
+    "transformers": ("transformers", "media"), "pyarrow": ("pyarrow", "data"), "datasets": ("datasets", "data"),
+    "ranx": ("ranx", "eval"), "matplotlib": ("matplotlib", "eval"), "uvicorn": ("uvicorn", "server"),
+    "fastapi": ("fastapi", "server"), "mcp": ("mcp", "mcp"), "ray": ("ray[data]", "ray"),
+    "pymilvus": ("pymilvus", "milvus"), "langchain_core": ("langchain-core", "langchain"),
+    "llama_index": ("llama-index-core", "llamaindex"),
+}
+
+
+def missing_module_hint(e: BaseException) -> str | None:
+    """For a ``ModuleNotFoundError`` of an optional dependency: what to install (else ``None``)."""
+    if not isinstance(e, ModuleNotFoundError):
+        return None
+    top = (e.name or "").split(".")[0]
+    if top not in OPTIONAL_MODULES:
+        return None
+    package, extra = OPTIONAL_MODULES[top]
+    return f"needs the Python package {package}, which is not installed: pip install {package} " \
+           f"(or pip install 'omniret[{extra}]')"
+
+
+def is_environment_failure(reason: str) -> bool:
+    """A recorded failure that came from this installation, not from the file: a missing optional library
+    (its message carries the ``pip install`` fix). Such files are decoded again by the next ``add``."""
+    return "pip install" in reason

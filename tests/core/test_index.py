@@ -121,9 +121,40 @@ def test_bad_files_are_reported_and_nothing_is_lost(tmp_path: Path, corpus: Path
         assert idx.search(image=str(good), k=1)[0].uri == str(good.resolve())
         errs = {os.path.basename(e["uri"]) for e in idx.info()["last_errors"]}
         assert set(failed) <= errs
-        # failures are remembered: an unchanged bad file is not retried unless asked
-        assert idx.add(str(bad), workers=0).failed == []
+        # failures are remembered: an unchanged bad file is not retried unless asked, and the report says so
+        again = idx.add(str(bad), workers=0)
+        assert again.failed == [] and again.not_retried == 4 and "--retry-failed" in again.notes()[-1]
         assert len(idx.add(str(bad), workers=0, retry_failed=True).failed) == 4
+
+
+def test_a_file_that_failed_for_a_missing_library_is_tried_again(tmp_path: Path, corpus: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure the installation caused (an optional library missing: the reason names its pip install)
+    is not remembered against the file: once the library is there, the next plain ``add`` indexes it."""
+    import builtins
+    import shutil
+
+    from skimage.data import data_dir
+
+    real_import = builtins.__import__
+
+    def no_tifffile(name: str, *args: object, **kwargs: object) -> object:
+        if name == "tifffile":
+            raise ModuleNotFoundError("No module named 'tifffile'", name="tifffile")
+        return real_import(name, *args, **kwargs)
+
+    folder = tmp_path / "tiffs"
+    folder.mkdir()
+    shutil.copy(os.path.join(data_dir, "multipage_rgb.tif"), folder / "pages.tif")  # Pillow cannot read it
+    with _open(tmp_path) as idx:
+        monkeypatch.setattr(builtins, "__import__", no_tifffile)
+        first = idx.add(str(folder), workers=0)
+        ((uri, reason),) = first.failed
+        assert "pip install tifffile" in reason, reason
+        monkeypatch.setattr(builtins, "__import__", real_import)
+        second = idx.add(str(folder), workers=0)
+        assert second.failed == [] and second.changed == 1 and second.not_retried == 0
+        assert [it.uri for it in idx.store.iter_items()] == [uri]
 
 
 def test_worker_processes_give_the_same_index(tmp_path: Path, corpus: Path) -> None:

@@ -77,3 +77,22 @@ def test_an_empty_folder_gets_a_hint(tmp_path: Path) -> None:
     d.mkdir()
     code, out, _ = run("--index", str(tmp_path / "idx"), "-q", "add", str(d), "--model", "fake")
     assert code == 0 and "no files to index found in" in out and "jpg" in out and "pdf" in out
+
+
+def test_a_missing_optional_library_is_named_with_its_pip_command(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``omniret add notes.csv --text-col`` without pyarrow: the pip command, exit 2, not an internal error."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.split(".")[0] == "pyarrow":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    (tmp_path / "notes.csv").write_text("key,caption\nn1,a rocket launch\n")
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    code, out, err = run("--index", str(tmp_path / "idx"), "add", str(tmp_path / "notes.csv"), "--text-col", "caption",
+                         "--model", "fake")
+    assert code == EXIT_USER_ERROR, (out, err)
+    assert "pip install pyarrow" in err and "omniret[data]" in err and "internal error" not in err

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from omniret.errors import OmniretError
+from omniret.errors import OmniretError, missing_module_hint
 from omniret.items import displayable, is_utf8
 
 EXIT_USER_ERROR = 2
@@ -67,6 +67,9 @@ def _errors(s: Settings) -> Iterator[None]:
     except Exception as e:  # an omniret bug: one line unless --debug
         if s.debug:
             raise
+        if hint := missing_module_hint(e):  # an optional dependency this installation lacks
+            echo(f"error: this command {hint}", err=True)
+            sys.exit(EXIT_USER_ERROR)
         echo(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
 

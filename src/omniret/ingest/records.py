@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from omniret.encoders.base import Encoder
-from omniret.errors import MediaError, OmniretError
+from omniret.errors import MediaError, OmniretError, missing_module_hint
 from omniret.ingest.media import MediaWork
 from omniret.ingest.run import (
     Vectors,
@@ -210,7 +210,7 @@ def decode_record(task: RecordTask, config: RecordConfig) -> DecodedRecord:
     except MediaError as e:
         return DecodedRecord(task, error=e.reason)
     except Exception as e:  # a decoder bug must not stop the run; it is reported per record
-        return DecodedRecord(task, error=f"unexpected {type(e).__name__}: {e}")
+        return DecodedRecord(task, error=missing_module_hint(e) or f"unexpected {type(e).__name__}: {e}")
 
 
 def _image(src: Any, config: RecordConfig) -> Any:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from omniret.encoders.base import Encoder
-from omniret.errors import MediaError, OmniretError
+from omniret.errors import MediaError, OmniretError, missing_module_hint
 from omniret.ingest.documents import PARTIAL, page_items_count
 from omniret.ingest.media import MediaConfig, MediaWork, decode_media, media_items
 from omniret.ingest.structured import decode_structured, is_structured, structured_items
@@ -105,7 +105,7 @@ def decode_file(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
     except MediaError as e:
         return DecodedFile(task, error=e.reason)
     except Exception as e:  # a decoder bug must not stop the run; it is reported per file
-        return DecodedFile(task, error=f"unexpected {type(e).__name__}: {e}")
+        return DecodedFile(task, error=missing_module_hint(e) or f"unexpected {type(e).__name__}: {e}")
 
 
 def _decode_image(task: DecodeTask, config: DecodeConfig) -> DecodedFile:
@@ -448,10 +448,15 @@ def prepare_add(paths: Sequence[str], store: Store, encoder: Encoder, options: I
     report.skipped = [(s.uri, s.reason) for s in walked.skipped]
     report.failed = [(f.uri, reason) for f, reason in changes.failed]  # vanished or unreadable while hashing
     todo = list(changes.to_ingest) + waiting
+    # files that failed for want of a library (since installed, perhaps) are tried again every run
+    todo += _rehash(changes.retry_env, report)
+    report.changed += len(changes.retry_env)
     if options.retry_failed:
         todo += _rehash(changes.retry, report)
+        report.changed += len(changes.retry)
     else:
         report.unchanged += len(changes.retry)
+        report.not_retried = len(changes.retry)
     tasks, upfront = _tasks(todo, encoder)
     housekeeping = WriteBatch(sources=list(changes.touched))
     for uri, reason in upfront:

@@ -67,6 +67,8 @@ class AddReport:
     unembedded: int = 0
     #: items stored without a vector, by modality: ``{"audio": files, "document": pages}``
     unembedded_by: dict[str, int] = field(default_factory=dict)
+    #: files that failed before and did not change, not tried again (``retry_failed`` tries them)
+    not_retried: int = 0
 
     def count_unembedded(self, items: list[Item]) -> None:
         """Count the committed ``items`` stored without a vector (``metadata["embedded"] is False``)."""
@@ -82,7 +84,11 @@ class AddReport:
 
     def notes(self, *, has_audio_model: bool = False) -> list[str]:
         """Plain-language notes on what was stored without a vector and why (see :func:`unembedded_notes`)."""
-        return unembedded_notes(self.unembedded_by, has_audio_model=has_audio_model)
+        notes = unembedded_notes(self.unembedded_by, has_audio_model=has_audio_model)
+        if self.not_retried:
+            notes.append(f"{self.not_retried} file(s) failed before and did not change, so they were not tried "
+                         "again (`omniret info` lists why; --retry-failed tries them)")
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +102,7 @@ class AddReport:
             "seconds": round(self.seconds, 3),
             "unembedded": self.unembedded,
             "unembedded_by": dict(self.unembedded_by),
+            "not_retried": self.not_retried,
         }
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from omniret.errors import MediaError
+from omniret.errors import MediaError, is_environment_failure
 from omniret.sources.walk import FileInfo
 
 if TYPE_CHECKING:  # sources sit below the store in the layering; only the type is needed
@@ -35,6 +35,8 @@ class Changes:
     - ``gone``: URIs of known sources inside the walk's scope that no longer exist
     - ``retry``: known files whose last ingest failed but whose content is unchanged (the caller
       decides whether to try them again)
+    - ``retry_env``: the same, where the failure came from the installation (a missing optional
+      library, :func:`omniret.errors.is_environment_failure`): worth trying again every run
     - ``failed``: files the hasher could not read (vanished since the walk, permission denied),
       with the :class:`MediaError` reason; one bad file never aborts the whole run
     """
@@ -46,6 +48,7 @@ class Changes:
     gone: tuple[str, ...] = ()
     retry: tuple[FileInfo, ...] = ()
     failed: tuple[tuple[FileInfo, str], ...] = ()
+    retry_env: tuple[FileInfo, ...] = ()
 
     @property
     def to_ingest(self) -> tuple[tuple[FileInfo, str], ...]:
@@ -73,13 +76,17 @@ def detect_changes(
     unchanged: list[FileInfo] = []
     touched: list[SourceState] = []
     retry: list[FileInfo] = []
+    retry_env: list[FileInfo] = []
     failed: list[tuple[FileInfo, str]] = []
+
+    def again(state: SourceState) -> list[FileInfo]:
+        return retry_env if is_environment_failure(state.error or "") else retry
     seen: set[str] = set()
     for info in files:
         seen.add(info.uri)
         state = known.get(info.uri)
         if state is not None and state.size == info.size and state.mtime_ns == info.mtime_ns:
-            (retry if state.error else unchanged).append(info)
+            (again(state) if state.error else unchanged).append(info)
             continue
         try:
             digest = hasher(info.uri)
@@ -91,9 +98,10 @@ def detect_changes(
         elif digest != state.content_hash:
             changed.append((info, digest))
         else:  # same bytes, new size/mtime (a touch): refresh the state so next time is free
-            (retry if state.error else unchanged).append(info)
+            (again(state) if state.error else unchanged).append(info)
             touched.append(replace(state, size=info.size, mtime_ns=info.mtime_ns))
     gone = sorted(u for u in known if u not in seen and (covers is None or covers(u)))
     return Changes(
-        tuple(new), tuple(changed), tuple(unchanged), tuple(touched), tuple(gone), tuple(retry), tuple(failed)
+        tuple(new), tuple(changed), tuple(unchanged), tuple(touched), tuple(gone), tuple(retry), tuple(failed),
+        tuple(retry_env),
     )
