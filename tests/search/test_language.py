@@ -58,3 +58,28 @@ def test_index_warns_once_per_language(tmp_path: Path, caplog: pytest.LogCapture
             idx.search("a cat sleeps on the sofa")
         assert [r.getMessage().count("'de'") for r in caplog.records] == [1]
         assert idx.language_note("eine Katze schläft auf dem Sofa") is not None
+
+
+def test_the_search_path_checks_languages_at_most_every_tenth_of_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Detection is ~5 ms of pure Python under a lock: a server's burst of searches must not queue behind
+    it. Within 0.1 s only the first query is checked; a query after that is checked again."""
+    import omniret
+    from omniret import index as index_mod
+    from omniret.query import language as lg
+
+    checked: list[str] = []
+    real = lg.detect_cached
+    monkeypatch.setattr(lg, "detect_cached", lambda text: checked.append(text) or real(text))
+    clock = [1000.0]
+    monkeypatch.setattr(index_mod.time, "monotonic", lambda: clock[0])
+    (tmp_path / "a.txt").write_text("cats sleep in the sun", encoding="utf-8")
+    with omniret.open(tmp_path / "idx", model="fake") as idx:
+        idx.add([str(tmp_path / "a.txt")], workers=0)
+        idx.encoder.languages = frozenset({"en"})
+        for i in range(20):
+            idx.search(f"query number {i}")
+        assert checked == ["query number 0"]
+        clock[0] += 0.2
+        idx.search("eine Katze schläft auf dem Sofa")
+        assert checked[-1] == "eine Katze schläft auf dem Sofa" and len(checked) == 2
