@@ -7,7 +7,7 @@
 # --depth 50 --rerank-depth 50: Index.search re-ranks max(k, rerank_depth) hits, so the re-ranker sees the
 # top 50 first-stage hits (the least depth the runner accepts; mAP@50 needs 50 ranks).
 # RUN_PDFS=1 adds the PDF run: model:e5 re-embeds each candidate page's whole text layer for every query,
-# 1.5-3.5 s a page on the shared 2-core box, i.e. minutes per query at depth 50 (see RESULTS_rerank.md).
+# 3.5 s a page measured on one loaded core of the shared box, i.e. minutes per query at depth 50 (see RESULTS_rerank.md).
 set -euo pipefail
 OUT=${OUT:-bench/rerank_out}
 PDFS_N=${PDFS_N:-8}
