@@ -78,8 +78,22 @@ def test_the_search_path_checks_languages_at_most_every_tenth_of_a_second(
         idx.add([str(tmp_path / "a.txt")], workers=0)
         idx.encoder.languages = frozenset({"en"})
         for i in range(20):
-            idx.search(f"query number {i}")
-        assert checked == ["query number 0"]
+            idx.search(f"a longer query with a number {i}")
+        assert checked == ["a longer query with a number 0"]
         clock[0] += 0.2
         idx.search("eine Katze schläft auf dem Sofa")
         assert checked[-1] == "eine Katze schläft auf dem Sofa" and len(checked) == 2
+
+
+@pytest.mark.parametrize("text", ["a cat sleeping", "mountain lake view", "budget for 2024", "apt pinning guide",
+                                  "tables across pages", "rocket", "Package management"])
+def test_short_english_queries_get_no_note(text: str) -> None:
+    """langdetect calls these Romanian, Finnish, Danish, Tagalog, French, Swedish and Dutch (p = 1.0): a
+    note on them would tell an English user their English query is foreign."""
+    assert lg.language_note(text, "offline", frozenset({"en"})) is None
+
+
+@pytest.mark.parametrize("text", ["eine Katze schläft", "un vélo rouge", "una bicicleta roja apoyada en la pared",
+                                  "壁に立てかけた赤い自転車"])
+def test_clearly_foreign_queries_get_the_note(text: str) -> None:
+    assert lg.language_note(text, "offline", frozenset({"en"})) is not None

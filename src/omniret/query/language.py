@@ -82,6 +82,20 @@ def outside(language: Language | None, supported: frozenset[str] | None) -> bool
     return language is not None and supported is not None and language.code not in supported
 
 
+#: a Latin-script text in plain ASCII letters needs this many words before a note calls it foreign
+NOTE_MIN_WORDS = 6
+
+
+def _enough_evidence(text: str) -> bool:
+    """Whether ``text`` carries enough to call it foreign in a note: langdetect on short ASCII texts is
+    unreliable ("a cat sleeping" came back Romanian, "mountain lake view" Finnish, "budget for 2024" Danish,
+    each with probability 1.0). A note needs a decisive writing system (kana, Hangul, Han), a letter
+    outside ASCII (ä, é, ñ, ç …, which English queries rarely have), or :data:`NOTE_MIN_WORDS` words."""
+    if script_language(text) is not None or any(ch.isalpha() and ord(ch) > 127 for ch in text):
+        return True
+    return len(text.split()) >= NOTE_MIN_WORDS
+
+
 def language_note(text: str, model: str, supported: frozenset[str] | None) -> str | None:
     """A one-line note when ``text`` is written in a language ``model``'s text space was not trained on.
 
@@ -89,6 +103,8 @@ def language_note(text: str, model: str, supported: frozenset[str] | None) -> st
     or when the language is supported or cannot be told.
     """
     if supported is None or not isinstance(text, str):
+        return None
+    if not _enough_evidence(text):  # checked first: most short queries never reach langdetect
         return None
     lang = detect_cached(text)
     if not outside(lang, supported):
