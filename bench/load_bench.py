@@ -93,12 +93,12 @@ def serve(index: str, port: int, model: str, batching: bool) -> None:
     extra: dict[str, Any] = {}
     if "batch_queries" in {f.name for f in fields(ServerSettings)}:  # absent in a --before-src checkout
         extra["batch_queries"] = batching
-    try:
-        from omniret.server.protocol import header_timeout_protocol
-
-        http: Any = header_timeout_protocol()
+    try:  # as `omniret serve` runs; an older checkout (--before-src) may have neither
+        from omniret.server import protocol
     except ImportError:
-        http = "auto"
+        protocol = None  # type: ignore[assignment]
+    http: Any = protocol.header_timeout_protocol() if protocol is not None else "auto"
+    keep_alive = {"timeout_keep_alive": protocol.KEEP_ALIVE_S} if hasattr(protocol, "KEEP_ALIVE_S") else {}
     settings = ServerSettings(token=TOKEN, max_upload_bytes=8 << 20, **extra)
     app = create_app(index, settings)
     svc = app.state.service
@@ -110,7 +110,7 @@ def serve(index: str, port: int, model: str, batching: bool) -> None:
             print(f"batches: {len(sizes)}, mean size {sizes.mean():.1f}, max {sizes.max()}", file=sys.stderr)
 
         atexit.register(report)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http, **keep_alive)
 
 
 async def _searcher(client: Any, deadline: float, lat: list[float], errors: list[str], rng: random.Random) -> None:

@@ -105,7 +105,7 @@ def test_serve_uses_the_header_timeout(index: omniret.Index, monkeypatch: pytest
     from click.testing import CliRunner
 
     from omniret.server.cli import serve_command
-    from omniret.server.protocol import HeaderTimeoutProtocol
+    from omniret.server.protocol import KEEP_ALIVE_S, HeaderTimeoutProtocol
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
@@ -113,4 +113,6 @@ def test_serve_uses_the_header_timeout(index: omniret.Index, monkeypatch: pytest
     index.close()
     assert CliRunner().invoke(serve_command, ["--index", index.path]).exit_code == 0
     assert issubclass(seen["http"], HeaderTimeoutProtocol)  # type: ignore[arg-type]
+    # idle keep-alive connections outlive httpx's 5 s client expiry: the client closes them, never a race
+    assert seen["timeout_keep_alive"] == KEEP_ALIVE_S > 5
     seen["app"].state.service.close()  # type: ignore[attr-defined]

@@ -68,7 +68,7 @@ def serve_command(ctx: click.Context, index_dir: str | None, host: str, port: in
     if not settings.writes_enabled:
         click.echo("write routes are disabled (no --token / $OMNIRET_TOKEN)", err=True)
     click.echo(f"omniret serving {index} at http://{host}:{port}/ (API docs at /docs)", err=True)
-    from omniret.server.protocol import header_timeout_protocol
+    from omniret.server.protocol import KEEP_ALIVE_S, header_timeout_protocol
 
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug",
-                server_header=False, http=header_timeout_protocol())
+                server_header=False, http=header_timeout_protocol(), timeout_keep_alive=KEEP_ALIVE_S)
