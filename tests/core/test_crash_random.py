@@ -188,13 +188,17 @@ def test_random_sigkills_across_add_remove_and_uploads(tmp_path: Path) -> None:
     zygote = Zygote(Path(__file__).resolve().parents[1], env)
     acked: dict[str, str] = {}
     kills = {"add": 0, "remove": 0, "upload": 0}
+    # the longest random delay before each operation's kill; shrunk after a run that finished before its kill
+    # and grown after one caught mid-run, so the kills land on a fast machine (where a remove of 12 files or an
+    # add with little left to do takes a fraction of a second) as on a slow one
+    window = {"add": 1.2, "remove": 1.2, "upload": 1.5}
     try:
         for round_ in range(400):
             if sum(kills.values()) >= KILLS and min(kills.values()) >= 10:
                 break
-            # in turn at first; then the operation whose runs were least often caught mid-run (a quick
-            # remove often finishes before its kill on an idle machine)
-            op = ("add", "remove", "upload")[round_ % 3] if round_ < 30 else min(kills, key=kills.__getitem__)
+            # always in turn: each remove leaves files for the next add to index again (an add run again and
+            # again with nothing to do finishes at once on a fast machine and is never caught mid-run)
+            op = ("add", "remove", "upload")[round_ % 3]
             if op == "upload":
                 port = free_port()
                 pid = zygote.start(op="serve", index=index, port=port)
@@ -204,7 +208,7 @@ def test_random_sigkills_across_add_remove_and_uploads(tmp_path: Path) -> None:
                 stop = threading.Event()
                 t = threading.Thread(target=upload_loop, args=(port, str(round_), acked, stop), daemon=True)
                 t.start()
-                time.sleep(rng.uniform(0.1, 1.5))
+                time.sleep(rng.uniform(0.1, window[op]))
                 killed = zygote.kill(pid)
                 stop.set()
                 t.join(30)
@@ -212,9 +216,10 @@ def test_random_sigkills_across_add_remove_and_uploads(tmp_path: Path) -> None:
                 cmd = ({"op": "add", "index": index, "corpus": str(corpus)} if op == "add" else
                        {"op": "remove", "index": index, "paths": rng.sample(files, 12)})
                 pid = zygote.start(**cmd)
-                time.sleep(rng.uniform(0.0, 1.2))
+                time.sleep(rng.uniform(0.0, window[op]))
                 killed = zygote.kill(pid)
             kills[op] += killed
+            window[op] = min(window[op] * 1.1, 2.0) if killed else max(window[op] * 0.7, 0.02)
             check_invariants(index, acked)
     finally:
         zygote.close()
