@@ -1,8 +1,9 @@
 """Bounded load test of ``omniret serve`` on loopback: concurrent searches while files are added.
 
 The server runs in its own process (uvicorn, one worker, as ``omniret serve`` runs it); this process
-drives ``--clients`` concurrent HTTP clients (asyncio + httpx) for ``--seconds`` doing JSON text
-searches, plus one writer that uploads a new image (``POST /items``) every ``--add-every`` seconds.
+drives ``--clients`` concurrent HTTP clients (asyncio + httpx; each its own client with one keep-alive
+connection, as separate users are) for ``--seconds`` doing JSON text searches, plus one writer that
+uploads a new image (``POST /items``) every ``--add-every`` seconds.
 It prints p50/p90/p99 latency, throughput and error counts as Markdown (and JSON with ``--json``).
 
     .venv/bin/python bench/load_bench.py --clients 50 --seconds 30            # fake encoder
@@ -12,6 +13,12 @@ It prints p50/p90/p99 latency, throughput and error counts as Markdown (and JSON
 ``--batching`` turns the server's query micro-batching (``ServerSettings.batch_queries``) on or off;
 ``both`` runs the two alternately on copies of the same index, for a side-by-side comparison;
 ``--before-src OLD/src`` adds runs of an older checkout's server (``before``) to the rotation.
+
+``--pool shared`` drives all searchers through one ``httpx.AsyncClient`` and its connection pool
+instead. Measured on 2026-12-06: with 50 busy coroutines that pool (httpcore 1.0.9) stalls about half of
+them for ~5 s once or twice a run, until the pool opens ~30 fresh connections at once, while the
+server's worker threads sit idle (py-spy dumps) — the load generator's tail, not the server's; so
+the default gives each simulated user its own client.
 
 ``--model fake`` uses the deterministic test encoder (``tests/fakes.py``): it measures the HTTP
 layer, the store and the locks, not a neural network. ``--model offline`` runs the built-in model.
@@ -145,11 +152,18 @@ async def _writer(client: Any, deadline: float, every: float, adds: list[float],
         await asyncio.sleep(max(0.0, min(every - (time.perf_counter() - t0), deadline - time.perf_counter())))
 
 
-async def drive(url: str, clients: int, seconds: float, add_every: float) -> dict[str, Any]:
+async def drive(url: str, clients: int, seconds: float, add_every: float, pool: str = "per-client") -> dict[str, Any]:
+    import contextlib
+
     import httpx
 
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0))
+        users = [client] * clients if pool == "shared" else [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, limits=one, timeout=60.0))
+            for _ in range(clients)]
         await client.post("/search", json={"text": "warm up", "k": 10})  # loads the text model
         warm = {"file": ("warmup.png", _png(np.random.default_rng(99)), "image/png")}
         await client.post("/items", files=warm, headers={"Authorization": f"Bearer {TOKEN}"})  # the image model
@@ -158,7 +172,7 @@ async def drive(url: str, clients: int, seconds: float, add_every: float) -> dic
         errors: list[str] = []
         t0 = time.perf_counter()
         deadline = t0 + seconds
-        tasks = [_searcher(client, deadline, lat, errors, random.Random(i)) for i in range(clients)]
+        tasks = [_searcher(users[i], deadline, lat, errors, random.Random(i)) for i in range(clients)]
         tasks.append(_writer(client, deadline, add_every, adds, errors))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
@@ -205,7 +219,7 @@ def run_one(index: Path, model: str, config: str, args: argparse.Namespace) -> d
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_up(url, proc)
-        res = asyncio.run(drive(url, args.clients, args.seconds, args.add_every))
+        res = asyncio.run(drive(url, args.clients, args.seconds, args.add_every, args.pool))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -229,6 +243,8 @@ def main() -> None:
     ap.add_argument("--notes", type=int, default=500)
     ap.add_argument("--batching", choices=["on", "off", "both"], default="on",
                     help="query micro-batching in the server; 'both' alternates off and on runs")
+    ap.add_argument("--pool", choices=["per-client", "shared"], default="per-client",
+                    help="each searcher its own HTTP client (default) or all through one shared pool")
     ap.add_argument("--repeats", type=int, default=1, help="runs of each configuration (alternating)")
     ap.add_argument("--before-src", default=None,
                     help="also run the server from this src folder (a checkout of an older omniret) as 'before'")
