@@ -46,7 +46,9 @@ def test_e5_roles_and_cross_lingual_similarity() -> None:
 def test_offline_multilingual_name_space_and_bad_variants() -> None:
     e = create("offline:multilingual")
     assert (e.name, e.space, e.dim, e.languages) == ("offline:multilingual", "offline-e5-small-q4-384", 384, None)
-    assert e.config() == create("offline").config()  # the variant lives in the name, not in the config
+    # the variant lives in the name; its default class names are the six-language ones
+    assert e.config() == {**create("offline").config(), "labels": "multilingual"}
+    assert create("offline:multilingual", labels="torchvision").config()["labels"] == "torchvision"
     assert create("offline").languages == frozenset({"en"})
     with pytest.raises(ModelError, match="unknown offline variant"):
         create("offline:klingon")
@@ -54,18 +56,66 @@ def test_offline_multilingual_name_space_and_bad_variants() -> None:
         off.OfflineEncoder(text="bert")
 
 
-def test_shipped_e5_class_table_matches_recomputation() -> None:
-    """The shipped E5 class table is what the code computes (checked on 25 classes, float16 tolerance)."""
-    enc = create("offline:multilingual")
-    table = enc.class_embeddings()
-    assert table.shape == (1000, 384)
-    from omniret.encoders.imagenet_labels import class_names
+def test_shipped_e5_class_tables_match_recomputation() -> None:
+    """Both shipped E5 class tables are what the code computes (25 classes each, float16 tolerance): the
+    six-language default and the English-only one that indexes made before it keep using."""
+    rng = np.random.default_rng(0)
+    for labels in ("multilingual", "torchvision"):
+        enc = create("offline:multilingual", labels=labels)
+        table = enc.class_embeddings()
+        assert table.shape == (1000, 384)
+        assert off.shipped_class_embeddings_file(labels, off.DEFAULT_TEMPLATES, "e5").is_file()
+        prompts, owner, group = off.class_prompts(labels, off.DEFAULT_TEMPLATES)
+        classes = rng.choice(1000, 25, replace=False)
+        keep = np.isin(owner, classes)
+        emb = enc._embed_text([p for p, k in zip(prompts, keep, strict=True) if k], Role.DOCUMENT)
+        fresh = off.combine_prompts(emb, owner[keep], group[keep], 1000)
+        np.testing.assert_allclose(table[classes], fresh[classes], atol=2e-3)
+    assert not np.allclose(create("offline:multilingual").class_embeddings(),
+                           create("offline:multilingual", labels="torchvision").class_embeddings(), atol=0.05)
 
-    names = class_names(off.DEFAULT_LABELS)
-    for c in np.random.default_rng(0).choice(1000, 25, replace=False):
-        prompts = [t.format(n) for n in names[c] for t in off.TEMPLATES[off.DEFAULT_TEMPLATES]]
-        e = enc._embed_text(prompts, Role.DOCUMENT).sum(0)
-        np.testing.assert_allclose(table[c], e / np.linalg.norm(e), atol=2e-3)
+
+def test_multilingual_prompts_name_each_class_in_six_languages() -> None:
+    from omniret.encoders.imagenet_labels import MULTILINGUAL_LANGUAGES, multilingual_names
+
+    names = multilingual_names()
+    assert tuple(names) == MULTILINGUAL_LANGUAGES
+    assert len(names["en"]) == len(names["ja"]) == len(names["zh"]) == 1000
+    assert all(700 <= len(names[lang]) < 1000 for lang in ("de", "es", "fr"))  # Babel-ImageNet's coverage
+    assert names["en"][1] == "goldfish" and names["de"][1] == "Goldfisch" and names["fr"][1] == "poisson rouge"
+    prompts, owner, group = off.class_prompts("multilingual", "ensemble")
+    goldfish = [p for p, c in zip(prompts, owner, strict=True) if c == 1]
+    assert "a photo of a goldfish." in goldfish and "ein Foto von Goldfisch." in goldfish
+    assert any(p.endswith("の写真。") for p in goldfish) and any(p.endswith("的照片。") for p in goldfish)
+    assert len(goldfish) == 6 * 5 and set(group.tolist()) == set(range(6))
+
+
+def test_combine_prompts_weighs_each_language_equally() -> None:
+    """Per class: each language's prompts averaged (unit), then the languages averaged with equal weight,
+    however many prompts each has; a language that does not name the class is left out."""
+    e = np.eye(4, dtype=np.float32)
+    emb = np.stack([e[0], e[0], e[0], e[1], e[2], e[3]])  # class 0: 3 English prompts, 1 German; class 1: 2 German
+    owner = np.array([0, 0, 0, 0, 1, 1])
+    group = np.array([0, 0, 0, 1, 1, 1])
+    out = off.combine_prompts(emb, owner, group, 2)
+    np.testing.assert_allclose(out[0], [2 ** -0.5, 2 ** -0.5, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(out[1], [0, 0, 2 ** -0.5, 2 ** -0.5], atol=1e-6)
+    one = off.combine_prompts(emb[:3], owner[:3], group[:3], 1)  # one group: the normalised mean of its prompts
+    np.testing.assert_allclose(one, [[1, 0, 0, 0]], atol=1e-6)
+
+
+def test_multilingual_labels_need_e5_and_clip_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omniret.encoders import imagenet_labels
+
+    with pytest.raises(ModelError, match="offline:multilingual"):
+        off.OfflineEncoder(labels="multilingual")  # MiniLM reads English only
+    monkeypatch.setattr(imagenet_labels, "find_spec", lambda name: None)
+    imagenet_labels.multilingual_names.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="pip install --no-deps clip_benchmark"):
+            off.class_prompts("multilingual", "ensemble")
+    finally:
+        imagenet_labels.multilingual_names.cache_clear()
 
 
 def test_index_records_the_variant(tmp_path: Path, sample_images: dict) -> None:
@@ -81,6 +131,18 @@ def test_index_records_the_variant(tmp_path: Path, sample_images: dict) -> None:
         assert idx.search("a cup of black coffee", k=1, modality="text")[0].uri.endswith("note.txt")
     with omniret.open(tmp_path / "idx") as idx:  # reopened with no flags
         assert (idx.encoder.name, idx.encoder.space) == ("offline:multilingual", "offline-e5-small-q4-384")
+        assert idx.encoder.labels == "multilingual"
+    # an index made before the six-language names (its manifest records labels "torchvision") keeps the
+    # English-only names its images were embedded with
+    from omniret.store import open_store
+
+    st = open_store(str(tmp_path / "idx"))
+    manifest = st.manifest()
+    manifest["encoder"]["config"]["labels"] = "torchvision"
+    st.set_manifest(manifest)
+    st.close()
+    with omniret.open(tmp_path / "idx") as idx:
+        assert idx.encoder.labels == "torchvision"
     with pytest.raises(ModelMismatchError, match="offline:multilingual"):
         omniret.open(tmp_path / "idx", model="offline")
 
@@ -96,8 +158,9 @@ def test_photo_captions_in_six_languages(sample_photo_set: tuple[list[dict], np.
     English does with offline:multilingual, while the English-only offline model fails on ja/zh."""
     rows, images = sample_photo_set
     mrr = {}
-    for model in ("offline", "offline:multilingual"):
-        enc = create(model)
+    for model, kwargs in (("offline", {}), ("offline:multilingual", {}),
+                          ("english-names", {"labels": "torchvision"})):
+        enc = create("offline:multilingual" if model == "english-names" else model, **kwargs)
         gallery = enc.encode_images(images)
         for lang in LANGS:
             q = enc.encode_text([r[lang] for r in rows], role=Role.QUERY)
@@ -109,6 +172,10 @@ def test_photo_captions_in_six_languages(sample_photo_set: tuple[list[dict], np.
     assert mrr["offline:multilingual", "en"] > 0.5, mrr
     for lang in ("ja", "zh"):
         assert mrr["offline:multilingual", lang] > mrr["offline", lang] + 0.1, mrr
+    # the class names in six languages: the non-English captions do better than with English names only
+    other = LANGS[1:]
+    assert (np.mean([mrr["offline:multilingual", lang] for lang in other])
+            > np.mean([mrr["english-names", lang] for lang in other])), mrr
 
 
 @pytest.fixture(scope="module")
