@@ -94,6 +94,60 @@ def test_model_that_embeds_both_rescores_every_hit(index: omniret.Index) -> None
     assert got == sorted(got, reverse=True)
 
 
+class CountingFake(ReversedFake):
+    """revfake that counts the candidates it embeds (documents only; queries are not cached)."""
+
+    embedded: list[str] = []
+
+    def encode_text(self, texts, *, role=Role.QUERY):  # type: ignore[no-untyped-def]
+        if role is Role.DOCUMENT:
+            CountingFake.embedded.extend(texts)
+        return super().encode_text(texts, role=role)
+
+    def encode_images(self, images, *, role=Role.DOCUMENT):  # type: ignore[no-untyped-def]
+        CountingFake.embedded.extend("<image>" for _ in images)
+        return super().encode_images(images, role=role)
+
+
+def test_model_rerank_embeds_a_recurring_candidate_once(index: omniret.Index, tmp_path: Path) -> None:
+    """Candidates seen by an earlier query come from the cache (same scores); an edited image file is
+    embedded again."""
+    register(EncoderEntry("countfake", f"{__name__}:_countfake", "test re-ranker", "countfake"))
+    CountingFake.embedded = []
+    first = index.search("a cat on the sofa", k=6, rerank="model:countfake", rerank_depth=6)
+    n_first = len(CountingFake.embedded)
+    assert n_first == 6 and CountingFake.embedded.count("<image>") == 2
+    again = index.search("a cat on the sofa", k=6, rerank="model:countfake", rerank_depth=6)
+    other = index.search("rockets in orbit", k=6, rerank="model:countfake", rerank_depth=6)
+    assert len(CountingFake.embedded) == n_first  # nothing embedded twice, across queries too
+    assert [(h.id, h.metadata["rerank_score"]) for h in again] == [(h.id, h.metadata["rerank_score"]) for h in first]
+    assert {h.id for h in other} == {h.id for h in first}
+    red = next(h for h in first if h.uri.endswith("red.png"))
+    make_image(Path(red.uri), (30, 220, 30))  # the file changes under the index: its vector is not reused
+    import os
+
+    st = os.stat(red.uri)
+    os.utime(red.uri, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    index.search("a cat on the sofa", k=6, rerank="model:countfake", rerank_depth=6)
+    assert CountingFake.embedded[n_first:] == ["<image>"]
+
+
+def _countfake(rest: str = "", **kwargs: object) -> CountingFake:
+    return CountingFake()
+
+
+def test_candidate_cache_is_bounded() -> None:
+    from omniret.query.rerank import CandidateCache
+
+    cache = CandidateCache(size=2)
+    for key in "abc":
+        cache.put(key, np.full(3, ord(key), dtype=np.float32))
+    assert len(cache) == 2 and cache.get("a") is None
+    assert cache.get("b") is not None  # b becomes the most recent
+    cache.put("d", np.zeros(3, dtype=np.float32))
+    assert cache.get("c") is None and cache.get("b") is not None
+
+
 def test_depth_and_k(index: omniret.Index) -> None:
     top = index.search("cats", k=2, rerank="model:revfake", rerank_depth=6, modality="text")
     everything = index.search("cats", k=6, rerank="model:revfake", rerank_depth=6, modality="text")

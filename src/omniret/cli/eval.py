@@ -74,7 +74,7 @@ def prepare_cmd(name: str, out_dir: str, source: str | None, which: str, package
 @click.option("--max-queries", type=int, default=None, help="Evaluate at most this many test queries.")
 @click.option("--rerank", default=None, help="A second stage (cross, cross:<model>, maxsim, model:<registry name>): "
               "every method is also evaluated re-ranked, as <method>>rerank.")
-@click.option("--rerank-depth", type=int, default=None, help="Hits the re-ranker sees (default: --depth).")
+@click.option("--rerank-depth", type=int, default=None, help="Hits the re-ranker sees: at least --depth (the default), since every ranked hit is re-ranked; a larger value re-ranks deeper and cuts back to --depth.")
 @click.option("--cache", "cache_dir", default=".omniret-eval", show_default=True, type=click.Path())
 @click.option("--out", "out_dir", default=None, type=click.Path(), help="Report folder (default <cache>/reports/<dataset>).")
 def run_cmd(dataset: str, model: str, methods: str | None, task: str | None, fmt: str | None,

@@ -14,7 +14,10 @@ Re-rankers, by name (the registry of this module is :data:`RERANKERS`):
 - ``model:<registry name>``: another dual encoder (e.g. a CLIP-family model) embeds the query and the
   candidates afresh — images from their files, text items and pages from their text — and re-scores by
   cosine. This is how a cheap first stage (the ``offline`` model, a compressed index) is refined by
-  the stronger model over a few dozen candidates instead of the whole collection.
+  the stronger model over a few dozen candidates instead of the whole collection. Candidate vectors are
+  kept (:class:`CandidateCache`, per model, keyed by the file's size and modification time or the text
+  itself), so the candidates that recur from query to query — the usual case in a session or a server —
+  are embedded once.
 
 Re-ranked hits keep the first stage's score of the slot they land in (so ``score`` still decreases
 down the list) and carry ``metadata["rerank_score"]`` (the re-ranker's number) and
@@ -23,8 +26,11 @@ down the list) and carry ``metadata["rerank_score"]`` (the re-ranker's number) a
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +49,8 @@ RERANKERS: dict[str, str] = {
 }
 #: how many first-stage hits the re-ranker sees by default
 DEFAULT_DEPTH = 50
+#: candidate vectors a ``model:`` re-ranker keeps (about 20 MB at 512 dimensions)
+CACHE_SIZE = 10_000
 
 Scorer = Callable[[str, Sequence[Hit]], np.ndarray]
 
@@ -90,6 +98,7 @@ class Rerankers:
         self.page_space = page_space
         self._kwargs = model_kwargs
         self._models: dict[tuple[str, str], Any] = {}
+        self._caches: dict[str, CandidateCache] = {}
         self._lock = threading.Lock()
 
     def _model(self, kind: str, name: str) -> Any:
@@ -113,7 +122,9 @@ class Rerankers:
             return lambda q, hits: maxsim_scores(space, q, hits)
         if spec.kind == "model":
             enc = self._model("model", spec.model or "")
-            return lambda q, hits: model_scores(enc, q, hits)
+            with self._lock:
+                cache = self._caches.setdefault(spec.model or "", CandidateCache())
+            return lambda q, hits: model_scores(enc, q, hits, cache)
         raise QueryError(f"rerank {spec.kind!r} has no scorer")
 
 
@@ -158,21 +169,86 @@ def _load_image(h: Hit, size: int) -> Any | None:
         return None
 
 
-def model_scores(encoder: Any, query: str, hits: Sequence[Hit]) -> np.ndarray:
-    """Cosine of ``encoder``'s query embedding with its fresh embedding of each image (from the file) and each
-    text or page (from its text); NaN where the encoder cannot embed the candidate."""
+class CandidateCache:
+    """A bounded, thread-safe LRU of candidate vectors for one re-ranking model. Keys name the content
+    embedded — an image file's path, size and modification time; a hash of a text — so an edited file or
+    text is embedded again, never served stale."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = int(size)
+        self._vecs: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vecs)
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        with self._lock:
+            vec = self._vecs.get(key)
+            if vec is not None:
+                self._vecs.move_to_end(key)
+            return vec
+
+    def put(self, key: Hashable, vec: np.ndarray) -> None:
+        with self._lock:
+            self._vecs[key] = vec
+            self._vecs.move_to_end(key)
+            while len(self._vecs) > self.size:
+                self._vecs.popitem(last=False)
+
+
+def _image_key(h: Hit) -> Hashable | None:
+    """The cache key of an image hit's file (None when it cannot be read: the embed step skips it too)."""
+    if h.modality is not Modality.IMAGE or h.span is not None or not h.uri:
+        return None
+    try:
+        st = os.stat(h.uri)
+    except (OSError, ValueError):
+        return None
+    return ("image", h.uri, st.st_size, st.st_mtime_ns)
+
+
+def _text_key(text: str) -> Hashable:
+    return ("text", hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+
+
+def _cached(cache: CandidateCache | None, jobs: list[tuple[int, Hashable | None, Any]],
+            embed: Callable[[list[Any]], np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    """``(index, vector)`` for each ``(index, key, payload)`` job: from ``cache`` where it has the key,
+    else embedded (one call for all the missing ones, payloads made lazily) and remembered."""
+    found: list[tuple[int, np.ndarray]] = []
+    missing: list[tuple[int, Hashable | None, Any]] = []
+    for i, key, payload in jobs:
+        vec = cache.get(key) if cache is not None and key is not None else None
+        if vec is None:
+            missing.append((i, key, payload))
+        else:
+            found.append((i, vec))
+    made = [(i, key, payload()) if callable(payload) else (i, key, payload) for i, key, payload in missing]
+    made = [m for m in made if m[2] is not None]
+    if made:
+        vecs = np.asarray(embed([p for _, _, p in made]), dtype=np.float32)
+        for (i, key, _), vec in zip(made, vecs, strict=True):
+            found.append((i, vec))
+            if cache is not None and key is not None:
+                cache.put(key, vec)
+    return found
+
+
+def model_scores(encoder: Any, query: str, hits: Sequence[Hit], cache: CandidateCache | None = None) -> np.ndarray:
+    """Cosine of ``encoder``'s query embedding with its embedding of each image (from the file) and each
+    text or page (from its text); NaN where the encoder cannot embed the candidate. With ``cache``,
+    candidates embedded by an earlier query are not embedded again."""
     out = np.full(len(hits), np.nan)
     q = np.asarray(encoder.encode_text([query], role=Role.QUERY)[0], dtype=np.float64)
     if encoder.supports(Modality.IMAGE):
-        imgs = [(i, im) for i, im in ((i, _load_image(h, encoder.image_size)) for i, h in enumerate(hits))
-                if im is not None]
-        if imgs:
-            vecs = encoder.encode_images([im for _, im in imgs], role=Role.DOCUMENT)
-            out[[i for i, _ in imgs]] = vecs @ q
-    texts = [(i, t) for i, t in ((i, _text_of(h)) for i, h in enumerate(hits)) if t is not None]
-    if texts:
-        vecs = encoder.encode_text([t for _, t in texts], role=Role.DOCUMENT)
-        out[[i for i, _ in texts]] = vecs @ q
+        jobs = [(i, _image_key(h), lambda h=h: _load_image(h, encoder.image_size))
+                for i, h in enumerate(hits) if h.modality is Modality.IMAGE]
+        for i, vec in _cached(cache, jobs, lambda ims: encoder.encode_images(ims, role=Role.DOCUMENT)):
+            out[i] = float(vec @ q)
+    texts = [(i, _text_key(t), t) for i, t in ((i, _text_of(h)) for i, h in enumerate(hits)) if t is not None]
+    for i, vec in _cached(cache, texts, lambda ts: encoder.encode_text(ts, role=Role.DOCUMENT)):
+        out[i] = float(vec @ q)
     return out
 
 
