@@ -81,24 +81,28 @@ def _pdf_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def write_text_pdf(path: Path, pages: Sequence[Sequence[tuple[str, float]]], *, encrypt: bool = False) -> Path:
-    """A PDF with a real text layer: each page is a list of ``(line, font size)``, drawn top-down in Helvetica.
+def write_text_pdf(path: Path, pages: Sequence[Sequence[tuple[str, float] | tuple[str, float, str]]], *,
+                   encrypt: bool = False) -> Path:
+    """A PDF with a real text layer: each page is a list of ``(line, font size)`` or ``(line, font size,
+    "bold")``, drawn top-down in Helvetica (Helvetica-Bold), the standard Type 1 fonts every reader has.
 
     ``encrypt=True`` adds a standard-security-handler dictionary whose user password is not empty,
     so readers (PDFium included) ask for a password.
     """
-    objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>"]
     kids = []
     for lines in pages:
         ops, y = ["BT"], 800.0
-        for text, size in lines:
+        for text, size, *style in lines:
             y -= size * 1.6
-            ops.append(f"/F1 {size:g} Tf 1 0 0 1 56 {y:.1f} Tm ({_pdf_escape(text)}) Tj")
+            font = "/F2" if style == ["bold"] else "/F1"
+            ops.append(f"{font} {size:g} Tf 1 0 0 1 56 {y:.1f} Tm ({_pdf_escape(text)}) Tj")
         ops.append("ET")
         stream = "\n".join(ops).encode("latin-1")
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         content_id = len(objs)
-        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> "
                     b"/Contents %d 0 R >>" % content_id)
         kids.append(len(objs))
     objs[1] = b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(kids), b" ".join(b"%d 0 R" % k for k in kids))

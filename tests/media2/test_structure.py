@@ -97,3 +97,24 @@ def test_real_manual_sections_with_and_without_outline(texdoc: Path, tmp_path: P
     want = {(st._norm(q), e.page) for e in info.outline if (q := heading_query(e.title))}
     got = {(st._norm(s.path[-1]), s.page) for s in found}
     assert meta2["structure"] == "fonts" and len(want & got) >= 0.7 * len(want)
+
+
+def test_bold_type1_headings_at_body_size(tmp_path: Path) -> None:
+    """Helvetica-Bold headings set at the body's size, no outline: PDFium gives the standard Type 1 fonts
+    weight 0, so the weight comes from the font's name and the headings still make the sections."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from mediagen import write_text_pdf
+
+    from omniret.ingest.documents import decode_pdf
+    from omniret.ingest.media import PIXEL_DTYPE, MediaConfig
+
+    body = [(f"Regular body text line {i} that says something about the tools and the server.", 11) for i in range(8)]
+    pages = [[("1 Installing the tools", 11, "bold"), *body], body,
+             [*body[:3], ("2 Configuring the server", 11, "bold"), *body[3:]]]
+    src = write_text_pdf(tmp_path / "manual.pdf", pages)
+    meta, decoded, secs = decode_pdf(str(src), MediaConfig(pdf_ocr=False), None, PIXEL_DTYPE)
+    assert meta["structure"] == "fonts"
+    assert [(s.path, s.page) for s in secs] == [(("1 Installing the tools",), 1), (("2 Configuring the server",), 3)]
+    assert decoded[1].section == ("1 Installing the tools",)  # page 2 lies in the first section

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -264,14 +265,32 @@ def _layer_blocks(textpage: Any, w: float, h: float) -> list[TextBlock]:
     return group_blocks(runs, fonts=fonts)
 
 
+#: font names (subset prefix dropped, lower case) that say bold: the word, and TeX's bold-extended families
+_BOLD_NAME = re.compile(r"bold|black|heavy|demi|^(cmbx|sfbx|ecbx|cmb\d)")
+
+
 def _font_at(textpage: Any, x: float, y: float, tol: float) -> tuple[float, int]:
-    """``(size in points, weight)`` of the character nearest ``(x, y)`` (``(0, 0)`` when none is)."""
+    """``(size in points, weight)`` of the character nearest ``(x, y)`` (``(0, 0)`` when none is).
+
+    PDFium reports weight 0 for fonts whose descriptor gives none — among them the standard Type 1
+    fonts (Helvetica, Helvetica-Bold, Times-Bold …) that have no descriptor at all. Their weight then
+    comes from the font's name: 700 when it says bold (``Helvetica-Bold``, ``NimbusSanL-Bold``,
+    ``CMBX10``), else 400, so bold-only headings in such PDFs still stand out from the body."""
+    import ctypes
+
     import pypdfium2.raw as pdfium_c
 
     i = textpage.get_index(x, y, max(tol, 1.0), max(tol, 1.0))
     if i is None or i < 0:
         return 0.0, 0
-    return float(pdfium_c.FPDFText_GetFontSize(textpage.raw, i)), int(pdfium_c.FPDFText_GetFontWeight(textpage.raw, i))
+    size = float(pdfium_c.FPDFText_GetFontSize(textpage.raw, i))
+    weight = int(pdfium_c.FPDFText_GetFontWeight(textpage.raw, i))
+    if weight <= 0:
+        buf = ctypes.create_string_buffer(128)
+        n = pdfium_c.FPDFText_GetFontInfo(textpage.raw, i, buf, len(buf), None)
+        name = buf.value.decode("latin-1").split("+", 1)[-1].lower() if 0 < n <= len(buf) else ""
+        weight = (700 if _BOLD_NAME.search(name) else 400) if name else 0
+    return size, weight
 
 
 def group_blocks(runs: list[tuple[Box, str]], line_gap: float = 0.8,
