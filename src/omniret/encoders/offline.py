@@ -23,7 +23,7 @@ class ``c`` (English, German, Spanish, French, Japanese, Chinese; equal weights)
 normalised template-mean prompt embedding, each language's names in its own templates
 (:data:`TEMPLATES_BY_LANGUAGE`), a multilingual prompt ensemble: a Japanese query then meets the Japanese
 name of the class, not only E5's cross-lingual echo of the English one (held-back caption→image R@10 gaps
-to English 0.094-0.137 with English-only names, 0.009-0.085 with these; the table ships precomputed).
+to English 0.094-0.136 with English-only names, 0.009-0.094 with these; the table ships precomputed).
 """
 
 from __future__ import annotations
