@@ -44,6 +44,7 @@ from omniret.methods.classify import class_embeddings, classify_scores
 from omniret.methods.prompts import DESCRIPTION_SETS, IMAGENET_TEMPLATES, SOUND_TEMPLATES, class_prompts
 from omniret.query.args import make_filter
 from omniret.store.base import Filter, Store, WriteBatch
+from omniret.tasks.exchange import chunks
 
 __all__ = ["DEFAULT_KEY", "Classification", "build_prompts", "classify", "label_embeddings", "label_keys",
            "resolve_templates"]
@@ -204,14 +205,7 @@ def _chunks(store: Store, flt: Filter | None, snapshot: bool, size: int) -> Iter
         for i in range(0, len(ids), size):
             yield [it for it in store.get(ids[i : i + size]) if it is not None]
         return
-    chunk: list[Item] = []
-    for it in store.iter_items(flt):
-        chunk.append(it)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    yield from chunks(store.iter_items(flt), size)
 
 
 def _with_vectors(store: Store, space: str, items: list[Item]) -> tuple[list[Item], np.ndarray]:

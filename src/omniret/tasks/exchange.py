@@ -83,7 +83,8 @@ def _schema(pa: Any, columns: Mapping[str, str], dims: Mapping[str, int], manife
     return pa.schema(fields, metadata=meta)
 
 
-def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+def chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
     chunk: list[Item] = []
     for it in items:
         chunk.append(it)
@@ -110,7 +111,7 @@ def export_parquet(store: Store, main_space: str, path: str | os.PathLike[str], 
     n, counts = 0, dict.fromkeys(chosen, 0)
     try:
         with pa.parquet.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for part in _chunks(store.iter_items(), chunk):
+            for part in chunks(store.iter_items(), chunk):
                 writer.write_table(_table(pa, schema, store, part, columns, dims, counts))
                 n += len(part)
         os.replace(tmp, out)  # a half-written export never sits under the final name
